@@ -1,0 +1,1 @@
+"""projkit.distributed."""
