@@ -1,0 +1,290 @@
+"""Tests for projkit.rsvd and projkit.range_finder."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator
+
+import projkit
+from projkit.factorizations.rsvd import _normalize, _orth, _sign_flip
+from tests.conftest import to_host, tol
+
+
+def decaying(m, n, decay=0.7, seed=0, dtype=np.float64):
+    """A matrix with singular values decay**i (known spectrum)."""
+    rng = np.random.default_rng(seed)
+    r = min(m, n)
+    U, _ = np.linalg.qr(rng.standard_normal((m, r)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, r)))
+    s = decay ** np.arange(r)
+    return ((U * s) @ V.T).astype(dtype), s
+
+
+def hmt_bound(s, k, ell, m, n, q):
+    """Halko–Martinsson–Tropp expected spectral error bound (Thm 10.6 / eq. 10.10 form).
+
+    E‖A − QQᵀA‖ ≤ [(1 + √(k/(p−1))) σ_{k+1}^{2q+1}
+                  + e√(k+p)/p · (Σ_{j>k} σ_j^{2(2q+1)})^{1/2}]^{1/(2q+1)}
+    """
+    p = ell - k
+    e = math.e
+    tail = s[k:] ** (2 * (2 * q + 1))
+    val = (1 + math.sqrt(k / (p - 1))) * s[k] ** (2 * q + 1) + e * math.sqrt(ell) / p * math.sqrt(
+        tail.sum()
+    )
+    return val ** (1.0 / (2 * q + 1))
+
+
+# ------------------------------------------------------------------------------------------ basics
+
+
+def test_exact_low_rank_recovery(dtype):
+    rng = np.random.default_rng(1)
+    A = (rng.standard_normal((80, 6)) @ rng.standard_normal((6, 50))).astype(dtype)
+    U, s, Vt = projkit.rsvd(A, 6, rng=0)
+    assert U.dtype == dtype and s.dtype == dtype and Vt.dtype == dtype
+    assert U.shape == (80, 6) and s.shape == (6,) and Vt.shape == (6, 50)
+    ref = np.linalg.svd(A.astype(np.float64), compute_uv=False)[:6]
+    np.testing.assert_allclose(s, ref, rtol=50 * tol(dtype))
+    np.testing.assert_allclose((U * s) @ Vt, A, atol=50 * tol(dtype) * np.abs(A).max())
+    # orthonormal factors
+    np.testing.assert_allclose(U.T @ U, np.eye(6), atol=10 * tol(dtype))
+    np.testing.assert_allclose(Vt @ Vt.T, np.eye(6), atol=10 * tol(dtype))
+
+
+@pytest.mark.parametrize("shape", [(120, 70), (70, 120)])
+@pytest.mark.parametrize("q", [0, 1, 3])
+def test_hmt_bound_on_decaying_spectrum(shape, q):
+    m, n = shape
+    A, s = decaying(m, n, decay=0.85, seed=2)
+    k, p = 10, 5
+    errs = []
+    for seed in range(5):
+        res = projkit.rsvd(A, k, oversample=p, n_iter=q, rng=seed)
+        errs.append(np.linalg.norm(A - res.to_dense(), 2))
+    # the bound is on the expectation of ‖A − QQᵀA‖; the rank-k truncation of QB adds at most
+    # σ_{k+1} (Thm 9.3 / Gu 2015), so the mean error must stay below bound + σ_{k+1}
+    bound = hmt_bound(s, k, k + p, m, n, q) + s[k]
+    assert np.mean(errs) <= bound
+    assert min(errs) >= s[k] * (1 - 1e-8)  # never better than optimal (Eckart–Young)
+
+
+def test_power_iterations_improve_accuracy():
+    A, s = decaying(200, 150, decay=0.95, seed=3)
+    e0 = np.linalg.norm(A - projkit.rsvd(A, 10, n_iter=0, rng=0).to_dense(), 2)
+    e4 = np.linalg.norm(A - projkit.rsvd(A, 10, n_iter=4, rng=0).to_dense(), 2)
+    assert e4 < e0
+    assert e4 <= 1.05 * s[10]  # q = 4 on a 0.95 decay reaches the optimum to ~5 %
+
+
+def test_matches_numpy_svd_values(dtype):
+    A, s = decaying(100, 90, decay=0.6, seed=4, dtype=dtype)
+    res = projkit.rsvd(A, 8, rng=0)
+    np.testing.assert_allclose(res.s, s[:8], rtol=100 * tol(dtype))
+
+
+def test_sign_normalization_is_deterministic():
+    A, _ = decaying(60, 40, seed=5)
+    r1 = projkit.rsvd(A, 5, rng=1)
+    r2 = projkit.rsvd(A, 5, rng=2)
+    np.testing.assert_allclose(r1.U, r2.U, atol=1e-8)
+    np.testing.assert_allclose(r1.Vt, r2.Vt, atol=1e-8)
+    idx = np.argmax(np.abs(r1.U), axis=0)
+    assert np.all(r1.U[idx, np.arange(5)] > 0)
+
+
+def test_same_seed_same_result_and_generator_accepted():
+    A, _ = decaying(50, 30, seed=6)
+    r1 = projkit.rsvd(A, 4, rng=7)
+    r2 = projkit.rsvd(A, 4, rng=7)
+    np.testing.assert_array_equal(r1.U, r2.U)
+    projkit.rsvd(A, 4, rng=np.random.default_rng(0))
+
+
+def test_auto_transpose_wide_and_tall_agree():
+    A, s = decaying(40, 90, seed=7)
+    wide = projkit.rsvd(A, 5, rng=0)
+    tall = projkit.rsvd(A.T, 5, rng=0)
+    assert wide.U.shape == (40, 5) and wide.Vt.shape == (5, 90)
+    np.testing.assert_allclose(wide.s, s[:5], rtol=1e-8)
+    np.testing.assert_allclose(tall.s, s[:5], rtol=1e-8)
+    assert wide.U.flags.c_contiguous and wide.Vt.flags.c_contiguous
+
+
+def test_rank_equal_min_dim():
+    A, s = decaying(30, 12, seed=8)
+    res = projkit.rsvd(A, 12, rng=0)
+    np.testing.assert_allclose(res.s, s, rtol=1e-8)
+
+
+def test_input_not_modified():
+    A, _ = decaying(40, 30, seed=9)
+    A0 = A.copy()
+    projkit.rsvd(A, 5, rng=0)
+    np.testing.assert_array_equal(A, A0)
+
+
+def test_integer_input_promotes_to_float64():
+    A = np.arange(20).reshape(5, 4)
+    res = projkit.rsvd(A, 2, rng=0)
+    assert res.U.dtype == np.float64
+    np.testing.assert_allclose(res.to_dense(), A, atol=1e-10)
+
+
+def test_complex_input():
+    rng = np.random.default_rng(10)
+    A = (rng.standard_normal((40, 4)) + 1j * rng.standard_normal((40, 4))) @ rng.standard_normal(
+        (4, 30)
+    )
+    for M in (A, A.T):
+        res = projkit.rsvd(M, 4, rng=0)
+        assert res.U.dtype == np.complex128 and res.s.dtype == np.float64
+        np.testing.assert_allclose(res.to_dense(), M, atol=1e-10)
+
+
+# ------------------------------------------------------------------------------ sparse / operators
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_sparse_input(dtype, fmt):
+    S = sp.random(300, 120, density=0.05, random_state=0, format=fmt, dtype=dtype)
+    res = projkit.rsvd(S, 5, n_iter=6, rng=0)
+    assert isinstance(res.U, np.ndarray) and res.U.dtype == dtype
+    ref = np.linalg.svd(S.toarray().astype(np.float64), compute_uv=False)[:5]
+    # random sparse matrices have a flat spectrum; 6 power iterations get within 2 %
+    np.testing.assert_allclose(res.s, ref, rtol=2e-2)
+
+
+def test_sparse_array_and_wide_sparse():
+    S = sp.random_array((60, 400), density=0.05, random_state=1)
+    res = projkit.rsvd(S, 3, n_iter=8, rng=0)
+    ref = np.linalg.svd(S.toarray(), compute_uv=False)[:3]
+    np.testing.assert_allclose(res.s, ref, rtol=1e-2)
+
+
+def test_numba_sparse_kernel_matches_scipy():
+    from projkit.factorizations._rsvd_numba import csr_matmat
+
+    S = sp.random(50, 30, density=0.2, random_state=2, format="csr")
+    X = np.random.default_rng(0).standard_normal((30, 7))
+    np.testing.assert_allclose(csr_matmat(S, X), S @ X, rtol=1e-12)
+    Xf = np.asfortranarray(X)
+    np.testing.assert_allclose(csr_matmat(S, Xf), S @ X, rtol=1e-12)
+
+
+def test_linear_operator_input():
+    A, s = decaying(100, 60, seed=11)
+    res = projkit.rsvd(aslinearoperator(A), 6, rng=0)
+    np.testing.assert_allclose(res.s, s[:6], rtol=1e-8)
+    res_t = projkit.rsvd(aslinearoperator(A.T), 6, rng=0)
+    np.testing.assert_allclose(res_t.s, s[:6], rtol=1e-8)
+
+
+# ------------------------------------------------------------------------------------ adaptive
+
+
+@pytest.mark.parametrize("target", [0.1, 0.01])
+def test_adaptive_tol_meets_tolerance(target):
+    A, s = decaying(150, 100, decay=0.8, seed=12)
+    res = projkit.rsvd(A, tol=target, rng=0)
+    err = np.linalg.norm(A - res.to_dense()) / np.linalg.norm(A)
+    assert err <= target * 1.05
+    # and the rank is close to the optimal rank for that tolerance
+    tail = np.sqrt(np.cumsum((s**2)[::-1])[::-1]) / np.linalg.norm(s)
+    k_opt = int(np.argmax(tail <= target))  # σ_{k+1..} tail ≤ tol for rank k_opt
+    assert k_opt <= res.rank <= k_opt + 2
+
+
+def test_adaptive_tol_with_rank_cap_and_operator():
+    A, _ = decaying(150, 100, decay=0.8, seed=13)
+    assert projkit.rsvd(A, 5, tol=1e-6, rng=0).rank == 5
+    res = projkit.rsvd(aslinearoperator(A), tol=0.05, rng=0)
+    err = np.linalg.norm(A - res.to_dense()) / np.linalg.norm(A)
+    assert err <= 0.08  # ‖A‖_F is estimated from a probe for operators: looser check
+
+
+def test_range_finder_fixed_and_adaptive(dtype):
+    A, s = decaying(90, 70, decay=0.7, seed=14, dtype=dtype)
+    Q = projkit.range_finder(A, 12, rng=0)
+    assert Q.shape == (90, 12) and Q.dtype == dtype
+    np.testing.assert_allclose(Q.T @ Q, np.eye(12), atol=10 * tol(dtype))
+    err = np.linalg.norm(A - Q @ (Q.T @ A), 2)
+    assert err <= 2 * s[12]
+    Qa = projkit.range_finder(A, tol=1e-3, rng=0)
+    np.testing.assert_allclose(Qa.T @ Qa, np.eye(Qa.shape[1]), atol=10 * tol(dtype))
+    assert np.linalg.norm(A - Qa @ (Qa.T @ A)) <= 1.05e-3 * np.linalg.norm(A)
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+def test_normalizers_span_the_same_space():
+    Y = np.random.default_rng(0).standard_normal((40, 6))
+    for Q in (_normalize(np, Y.copy()), _orth(np, Y.copy())):
+        P = Q @ np.linalg.pinv(Q)
+        np.testing.assert_allclose(P @ Y, Y, atol=1e-10)
+
+
+def test_sign_flip_keeps_product():
+    rng = np.random.default_rng(0)
+    U, Vt = rng.standard_normal((10, 3)), rng.standard_normal((3, 8))
+    U2, Vt2 = _sign_flip(np, U, Vt)
+    np.testing.assert_allclose(U2 @ Vt2, U @ Vt)
+
+
+def test_torch_input_round_trips():
+    torch = pytest.importorskip("torch")
+    A, s = decaying(30, 20, seed=15)
+    res = projkit.rsvd(torch.from_numpy(A), 3, rng=0)
+    assert isinstance(res.U, torch.Tensor)
+    np.testing.assert_allclose(to_host(res.s), s[:3], rtol=1e-8)
+
+
+def test_import_does_not_pull_numba_or_cupy():
+    code = (
+        "import sys, projkit.factorizations.rsvd; "
+        "assert 'cupy' not in sys.modules and 'torch' not in sys.modules; "
+        "assert 'projkit.factorizations._rsvd_numba' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------------------------------ bad input
+
+
+def test_bad_input():
+    A = np.ones((10, 6))
+    with pytest.raises(ValueError, match="rank"):
+        projkit.rsvd(A, 7)
+    with pytest.raises(ValueError, match="rank"):
+        projkit.rsvd(A, 0)
+    with pytest.raises(TypeError, match="rank"):
+        projkit.rsvd(A, 2.5)
+    with pytest.raises(TypeError, match="rank, tol"):
+        projkit.rsvd(A)
+    with pytest.raises(ValueError, match="n_iter"):
+        projkit.rsvd(A, 2, n_iter="many")
+    with pytest.raises(ValueError, match="n_iter"):
+        projkit.rsvd(A, 2, n_iter=-1)
+    with pytest.raises(ValueError, match="sketch"):
+        projkit.rsvd(A, 2, sketch="bogus")
+    with pytest.raises(ValueError, match="tol"):
+        projkit.rsvd(A, tol=1.5)
+    with pytest.raises(ValueError, match="oversample"):
+        projkit.rsvd(A, 2, oversample=-1)
+    with pytest.raises(ValueError, match="2-D"):
+        projkit.rsvd(np.ones(5), 1)
+    B = A.copy()
+    B[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        projkit.rsvd(B, 2)
+    with pytest.raises(ValueError, match="size"):
+        projkit.range_finder(A, 11)
+    with pytest.raises(TypeError, match="rng"):
+        projkit.rsvd(A, 2, rng=np.random.RandomState(0))
