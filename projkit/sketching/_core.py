@@ -1,0 +1,255 @@
+"""``projkit.sketch``: one entry point, a registry of methods, and the :class:`Sketch` result.
+
+A sketch compresses the ``n`` rows of an ``n × d`` matrix ``A`` to ``size`` rows so that
+products ``AᵀB`` can be estimated from two sketches made with the same method, size and key
+(:func:`approx_matmul`). Linear methods store ``S @ A``; sampling methods (coordinated,
+threshold) store the sampled rows with what their estimator needs. Each method module registers
+itself here with :func:`register`; this module only validates and dispatches.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .._backend.namespace import array_namespace, native
+from .._backend.random import draw_key
+from .._backend.validation import check_array, check_size
+
+__all__ = ["Sketch", "approx_matmul", "merge_sketches", "register", "sketch"]
+
+
+@dataclass(frozen=True, eq=False)
+class Sketch:
+    """A sketch of an ``n × d`` matrix ``A`` (frozen; arrays on ``A``'s device).
+
+    Attributes
+    ----------
+    method : str
+        The method that made it (``"gaussian"``, ``"srht"``, ``"countsketch"``, ...).
+    size : int
+        The sketch size: rows of ``S`` for linear methods, the (target) number of sampled
+        rows for sampling methods.
+    key : int
+        The 64-bit key drawn from ``rng`` that fixes ``S`` or the hash; two sketches combine
+        only when their keys agree.
+    n_rows : int
+        Rows of the sketched matrix (of this block, for a block sketch).
+    matrix : array
+        ``S @ A`` (``size × d``) for linear methods; the sampled rows of ``A`` for sampling
+        methods.
+    options : dict
+        Method options that change ``S`` (e.g. ``density``, ``nnz_per_column``, ``n_total``).
+    offset : int
+        First row of this block in the whole matrix (0 unless sketched block by block).
+    indices : array or None
+        Sampled row indices (sampling methods).
+    weights : array or None
+        Per-sampled-row data the estimator needs (sampling methods: squared row norms).
+    threshold : float or None
+        The sampling threshold (τ for priority sampling, T for threshold sampling).
+    """
+
+    method: str
+    size: int
+    key: int
+    n_rows: int
+    matrix: Any
+    options: dict = field(default_factory=dict)
+    offset: int = 0
+    indices: Any = None
+    weights: Any = None
+    threshold: float | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of :attr:`matrix`."""
+        return tuple(self.matrix.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the sketch stores (matrix, indices and weights) — for honest comparisons."""
+        total = 0
+        for a in (self.matrix, self.indices, self.weights):
+            if a is None:
+                continue
+            if hasattr(a, "nnz") and hasattr(a, "data"):  # sparse storage
+                total += a.data.nbytes + a.indices.nbytes + a.indptr.nbytes
+            else:
+                total += int(a.nbytes)
+        return total
+
+    @property
+    def n_total(self) -> int:
+        """Rows of the whole matrix this sketch belongs to (``n_rows`` unless blockwise)."""
+        return int(self.options.get("n_total", self.n_rows))
+
+
+@dataclass(frozen=True)
+class _Method:
+    sketch: Callable[..., Sketch]  # (A, size, key, xp, **options) -> Sketch
+    matmul: Callable[[Sketch, Sketch], Any]
+    merge: Callable[[Sequence[Sketch]], Sketch]
+    linear: bool
+
+
+_METHODS: dict[str, _Method] = {}
+# modules that register methods, imported on first use (keeps ``import projkit`` light)
+_PROVIDERS = ("projkit.sketching.linear", "projkit.sketching.coordinated",
+              "projkit.sketching.linf")
+
+
+def register(name: str, *, sketch: Callable[..., Sketch], matmul: Callable[[Sketch, Sketch], Any],
+             merge: Callable[[Sequence[Sketch]], Sketch], linear: bool) -> None:
+    """Register a sketching method (used by the method modules at import)."""
+    _METHODS[name] = _Method(sketch, matmul, merge, linear)
+
+
+def _methods() -> dict[str, _Method]:
+    for mod in _PROVIDERS:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:  # a provider not written yet
+            if exc.name != mod:
+                raise
+    return _METHODS
+
+
+def _get_method(method: Any) -> _Method:
+    methods = _methods()
+    if not isinstance(method, str) or method not in methods:
+        raise ValueError(f"method: expected one of {sorted(methods)}, got {method!r}")
+    return methods[method]
+
+
+def sketch(A: Any, size: int, *, method: str = "gaussian", rng: Any = None,
+           **options: Any) -> Sketch:
+    """Sketch the ``n`` rows of ``A`` down to ``size`` rows.
+
+    Parameters
+    ----------
+    A : array or sparse matrix, shape (n, d)
+        NumPy, SciPy sparse, CuPy, CuPyX sparse, or torch (through DLPack). Sparse input is
+        never densified; the result lives on ``A``'s device in ``A``'s float dtype.
+    size : int
+        Rows of the sketch, ``1 <= size <= n``.
+    method : {"gaussian", "srht", "countsketch", "sparse_sign", "sparse", "coordinated", \
+"threshold", "linf"}
+        The sketching distribution. The linear ones compute ``S @ A`` with ``E[SᵀS] = I``.
+    rng : None, int or numpy.random.Generator
+        SPEC 7. An int is the key itself: the same int gives the same ``S`` (or hash) on every
+        call, in every process and on the CPU and GPU, which is what lets separately sketched
+        matrices be combined.
+    **options
+        Method options: ``nnz_per_column`` (``"sparse_sign"``, default 8), ``density``
+        (``"sparse"``, default ``1/sqrt(n)``), ``offset`` and ``n_total`` (linear methods: this
+        ``A`` is rows ``offset:offset+n`` of a matrix with ``n_total`` rows, so that block
+        sketches can be merged with :func:`merge_sketches`).
+
+    Returns
+    -------
+    Sketch
+
+    Examples
+    --------
+    >>> import numpy as np, projkit
+    >>> A = np.random.default_rng(0).standard_normal((1000, 5))
+    >>> sk = projkit.sketch(A, 200, method="countsketch", rng=42)
+    >>> sk.matrix.shape, sk.key
+    ((200, 5), 42)
+    >>> bool(np.allclose(projkit.approx_matmul(sk, sk), A.T @ A, rtol=0.3, atol=150))
+    True
+    """
+    A, back = native(A)
+    A, xp = check_array(A, name="A")
+    n = A.shape[0]
+    spec = _get_method(method)
+    if method not in ("coordinated", "threshold"):
+        size = check_size(size, upper=n, upper_name="the rows of A")
+    key = draw_key(rng)
+    sk = spec.sketch(A, size, key, xp, **options)
+    if back is not None and sk.matrix is not None:
+        converted = back(sk.matrix)
+        if converted is not sk.matrix:
+            sk = replace(sk, matrix=converted)
+    return sk
+
+
+def _check_compatible(sa: Sketch, sb: Sketch, *, what: str) -> None:
+    if not isinstance(sa, Sketch) or not isinstance(sb, Sketch):
+        raise TypeError(f"{what}: expected two Sketch objects, got "
+                        f"{type(sa).__name__} and {type(sb).__name__}")
+    for attr in ("method", "size", "key"):
+        a, b = getattr(sa, attr), getattr(sb, attr)
+        if a != b:
+            raise ValueError(f"{what}: the sketches differ in {attr} ({a!r} vs {b!r}); sketch "
+                             "both inputs with the same method, size and int rng")
+    if sa.n_total != sb.n_total:
+        raise ValueError(f"{what}: the sketched matrices have different numbers of rows "
+                         f"({sa.n_total} vs {sb.n_total})")
+    if sa.options != sb.options:
+        raise ValueError(f"{what}: the sketches were made with different options "
+                         f"({sa.options} vs {sb.options})")
+
+
+def approx_matmul(sketch_a: Sketch, sketch_b: Sketch) -> Any:
+    """Estimate ``A.T @ B`` from sketches of ``A`` (n × d₁) and ``B`` (n × d₂).
+
+    Both sketches must come from the same method, size and key (an int ``rng`` shared by both
+    sides) and from matrices with the same number of rows; a :class:`ValueError` says which of
+    these differs. Linear sketches give ``(SA)ᵀ(SB)``, unbiased since ``E[SᵀS] = I``; sampling
+    sketches give their own unbiased estimator (see :mod:`projkit.sketching.coordinated`).
+
+    Examples
+    --------
+    >>> import numpy as np, projkit
+    >>> rng = np.random.default_rng(1)
+    >>> A, B = rng.standard_normal((500, 3)), rng.standard_normal((500, 2))
+    >>> sa = projkit.sketch(A, 100, method="gaussian", rng=7)
+    >>> sb = projkit.sketch(B, 100, method="gaussian", rng=7)
+    >>> projkit.approx_matmul(sa, sb).shape
+    (3, 2)
+    """
+    _check_compatible(sketch_a, sketch_b, what="approx_matmul")
+    spec = _get_method(sketch_a.method)
+    if sketch_a.n_rows != sketch_a.n_total or sketch_b.n_rows != sketch_b.n_total:
+        raise ValueError("approx_matmul: a sketch covers only a block of rows; merge the "
+                         "blocks with projkit.merge_sketches first")
+    array_namespace(sketch_a.matrix, sketch_b.matrix)  # same library (raises otherwise)
+    return spec.matmul(sketch_a, sketch_b)
+
+
+def merge_sketches(sketches: Sequence[Sketch]) -> Sketch:
+    """Combine sketches of disjoint row blocks of one matrix into the sketch of the whole.
+
+    Each block must be sketched with the same method, size and int ``rng``, and (for linear
+    methods) with ``offset=`` its first row and ``n_total=`` the rows of the whole matrix;
+    the merged sketch equals sketching the whole matrix at once (to rounding of the sums).
+
+    Examples
+    --------
+    >>> import numpy as np, projkit
+    >>> A = np.random.default_rng(2).standard_normal((300, 4))
+    >>> parts = [projkit.sketch(A[:100], 50, method="sparse_sign", rng=3, offset=0, n_total=300),
+    ...          projkit.sketch(A[100:], 50, method="sparse_sign", rng=3, offset=100, n_total=300)]
+    >>> whole = projkit.sketch(A, 50, method="sparse_sign", rng=3)
+    >>> bool(np.allclose(projkit.merge_sketches(parts).matrix, whole.matrix))
+    True
+    """
+    sketches = list(sketches)
+    if not sketches:
+        raise ValueError("sketches: expected at least one Sketch, got an empty sequence")
+    first = sketches[0]
+    for other in sketches[1:]:
+        _check_compatible(first, other, what="merge_sketches")
+    spans = sorted((s.offset, s.offset + s.n_rows) for s in sketches)
+    for (a0, a1), (b0, _) in zip(spans, spans[1:], strict=False):
+        if b0 < a1:
+            raise ValueError(f"sketches: row blocks overlap ([{a0}, {a1}) and one starting at "
+                             f"{b0}); merge sketches of disjoint blocks only")
+    if spans[-1][1] > first.n_total:
+        raise ValueError(f"sketches: a block ends at row {spans[-1][1]} beyond n_total="
+                         f"{first.n_total}")
+    return _get_method(first.method).merge(sketches)

@@ -1,0 +1,222 @@
+"""Numba kernels of the linear sketches: S is generated from the hash inside the loops.
+
+Method codes for the sparse families (one compiled kernel serves all three):
+0 = CountSketch, 1 = sparse sign (s non-zeros per column), 2 = very sparse (Li et al.).
+Every kernel takes the keys as uint64, sizes as int64 and parameters as float64, so each is
+compiled once per array dtype and cached on disk.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from .._backend._random_numba import (
+    gaussian_nb,
+    hash_entry_nb,
+    hash_row_nb,
+    sign_nb,
+    uniform_nb,
+)
+
+COUNTSKETCH, SPARSE_SIGN, VERY_SPARSE = 0, 1, 2
+
+
+@nb.njit(cache=True)
+def _column(code, k1, k2, j, size, s, log1mp, scale, rows, vals):  # pragma: no cover
+    """Fill rows/vals with the non-zeros of column ``j`` of S; return how many."""
+    if code == 0:
+        bits = hash_entry_nb(hash_row_nb(k1, 0), j)
+        rows[0] = np.int64(bits % np.uint64(size))
+        vals[0] = sign_nb(bits)
+        return 1
+    if code == 1:
+        for t in range(s):
+            a = 0
+            while True:
+                bits = hash_entry_nb(hash_row_nb(k1, t + s * a), j)
+                cand = np.int64(bits % np.uint64(size))
+                dup = False
+                for q in range(t):
+                    if rows[q] == cand:
+                        dup = True
+                        break
+                if not dup:
+                    rows[t] = cand
+                    vals[t] = sign_nb(hash_entry_nb(hash_row_nb(k2, t), j)) * scale
+                    break
+                a += 1
+        return s
+    # very sparse: geometric skips between non-zeros (expected size·p + 1 hashes)
+    c = 0
+    pos = 0.0
+    t = 0
+    while True:
+        u = uniform_nb(hash_entry_nb(hash_row_nb(k1, t), j))
+        t += 1
+        pos += np.floor(np.log(u) / log1mp)
+        if pos >= size:
+            return c
+        r = np.int64(pos)
+        rows[c] = r
+        vals[c] = sign_nb(hash_entry_nb(hash_row_nb(k2, r), j)) * scale
+        c += 1
+        pos += 1.0
+
+
+@nb.njit(cache=True, parallel=True)
+def sparse_apply_dense(code, k1, k2, size, s, log1mp, scale, offset, A, out,
+                       nchunk):  # pragma: no cover
+    """out (size × d) += S[:, offset:offset+n] @ A for dense A (n × d); parallel over d
+    in ``nchunk`` column chunks (each chunk regenerates the few hashes of S it needs)."""
+    n, d = A.shape
+    step = (d + nchunk - 1) // nchunk
+    for ch in nb.prange(nchunk):
+        c0 = ch * step
+        c1 = min(d, c0 + step)
+        rows = np.empty(size, np.int64)
+        vals = np.empty(size, out.dtype)
+        for i in range(n):
+            cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
+            for q in range(cnt):
+                r = rows[q]
+                v = vals[q]
+                for c in range(c0, c1):
+                    out[r, c] += v * A[i, c]
+
+
+@nb.njit(cache=True)
+def sparse_apply_csr(code, k1, k2, size, s, log1mp, scale, offset,
+                     indptr, indices, data, out):  # pragma: no cover
+    """out (size × d) += S[:, offset:offset+n] @ A for CSR A; O(nnz(A) · nnz per column of S)."""
+    n = indptr.shape[0] - 1
+    rows = np.empty(size, np.int64)
+    vals = np.empty(size, out.dtype)
+    for i in range(n):
+        p0 = indptr[i]
+        p1 = indptr[i + 1]
+        if p0 == p1:
+            continue
+        cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
+        for q in range(cnt):
+            r = rows[q]
+            v = vals[q]
+            for p in range(p0, p1):
+                out[r, indices[p]] += v * data[p]
+
+
+@nb.njit(cache=True, parallel=True)
+def sparse_apply_t(code, k1, k2, size, s, log1mp, scale, offset, Y, out):  # pragma: no cover
+    """out (n × k) = S[:, offset:offset+n]ᵀ @ Y for Y (size × k); parallel over rows of out."""
+    n, k = out.shape
+    for i in nb.prange(n):
+        rows = np.empty(size, np.int64)
+        vals = np.empty(size, out.dtype)
+        cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
+        for c in range(k):
+            out[i, c] = 0
+        for q in range(cnt):
+            r = rows[q]
+            v = vals[q]
+            for c in range(k):
+                out[i, c] += v * Y[r, c]
+
+
+@nb.njit(cache=True)
+def sparse_coo(code, k1, k2, size, s, log1mp, scale, offset, n):  # pragma: no cover
+    """The non-zeros of S[:, offset:offset+n] as (rows, cols, vals), column by column."""
+    rows = np.empty(size, np.int64)
+    vals = np.empty(size, np.float64)
+    cap = n * min(size, max(s, 1)) + 16
+    R = np.empty(cap, np.int64)
+    C = np.empty(cap, np.int64)
+    V = np.empty(cap, np.float64)
+    m = 0
+    for i in range(n):
+        cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
+        if m + cnt > cap:
+            cap = 2 * cap + cnt
+            R2 = np.empty(cap, np.int64)
+            C2 = np.empty(cap, np.int64)
+            V2 = np.empty(cap, np.float64)
+            R2[:m] = R[:m]
+            C2[:m] = C[:m]
+            V2[:m] = V[:m]
+            R, C, V = R2, C2, V2
+        for q in range(cnt):
+            R[m] = rows[q]
+            C[m] = i
+            V[m] = vals[q]
+            m += 1
+    return R[:m], C[:m], V[:m]
+
+
+@nb.njit(cache=True, parallel=True)
+def gaussian_block(key, c0, scale, out):  # pragma: no cover
+    """out[r, j] = scale · N(0, 1) from hash(key, r, c0 + j): a block of a Gaussian S."""
+    size, w = out.shape
+    for r in nb.prange(size):
+        h = hash_row_nb(key, r)
+        for j in range(w):
+            out[r, j] = gaussian_nb(hash_entry_nb(h, c0 + j)) * scale
+
+
+@nb.njit(cache=True, parallel=True)
+def srht_forward(A, signs, offset, npad, sel, scale, out):  # pragma: no cover
+    """out = scale · (H · D · [0; A; 0])[sel] with H the unnormalized Sylvester Hadamard matrix.
+
+    Columns are processed in blocks of 8 copied to a contiguous (npad × 8) buffer so that the
+    log2(npad) butterfly passes run in cache; blocks run in parallel.
+    """
+    n, d = A.shape
+    bw = 8
+    nblk = (d + bw - 1) // bw
+    for b in nb.prange(nblk):
+        c0 = b * bw
+        c1 = min(d, c0 + bw)
+        w = c1 - c0
+        buf = np.zeros((npad, bw), out.dtype)
+        for i in range(n):
+            sg = signs[i]
+            for c in range(w):
+                buf[i + offset, c] = sg * A[i, c0 + c]
+        _fwht_inplace(buf, w)
+        for q in range(sel.shape[0]):
+            for c in range(w):
+                out[q, c0 + c] = scale * buf[sel[q], c]
+
+
+@nb.njit(cache=True, parallel=True)
+def srht_adjoint(Y, signs, offset, n, npad, sel, scale, out):  # pragma: no cover
+    """out (n × k) = Sᵀ Y: scatter Y's rows to ``sel``, transform, take rows offset:offset+n."""
+    k = Y.shape[1]
+    bw = 8
+    nblk = (k + bw - 1) // bw
+    for b in nb.prange(nblk):
+        c0 = b * bw
+        c1 = min(k, c0 + bw)
+        w = c1 - c0
+        buf = np.zeros((npad, bw), out.dtype)
+        for q in range(sel.shape[0]):
+            for c in range(w):
+                buf[sel[q], c] = Y[q, c0 + c]
+        _fwht_inplace(buf, w)
+        for i in range(n):
+            sg = signs[i] * scale
+            for c in range(w):
+                out[i, c0 + c] = sg * buf[i + offset, c]
+
+
+@nb.njit(cache=True)
+def _fwht_inplace(buf, w):  # pragma: no cover
+    npad = buf.shape[0]
+    h = 1
+    while h < npad:
+        for i0 in range(0, npad, 2 * h):
+            for i in range(i0, i0 + h):
+                for c in range(w):
+                    a = buf[i, c]
+                    bb = buf[i + h, c]
+                    buf[i, c] = a + bb
+                    buf[i + h, c] = a - bb
+        h *= 2
