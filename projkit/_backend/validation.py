@@ -139,7 +139,7 @@ def _np_dtype(dt: Any) -> np.dtype:
 
 
 def check_positive_int(value: Any, *, name: str, low: int = 1, high: int | None = None) -> int:
-    """An integer in ``[low, high]`` (``TypeError`` for non-integers, ``ValueError`` out of range)."""
+    """An int in ``[low, high]``: ``TypeError`` for non-integers, ``ValueError`` out of range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
     value = int(value)

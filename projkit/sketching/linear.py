@@ -163,7 +163,7 @@ def _sparse_columns_xp(p: _Params, xp: ModuleType) -> tuple[Any, Any, Any]:
                                      xp)
         return picked.T.ravel(), xp.repeat(cols, s), (signs * scale).T.ravel()
     # very sparse: geometric skips, vectorized over columns until every column is exhausted
-    rows_l, cols_l, vals_l = [], [], []
+    rows_l, cols_l = [], []
     pos = xp.zeros(p.n, dtype=xp.float64)
     active = cols
     t = 0
