@@ -1,0 +1,357 @@
+"""GradientProjector: projection identities, subspace recovery, DCT selection, Oja convergence,
+rotations, state round trips, shapes and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.fft
+
+from projkit.optim import GradientProjector
+from projkit.optim._dct import dct_coefficients, dct_matrix
+from tests.conftest import to_host, tol
+
+ORTHO = ["svd", "rsvd", "dct", "online_pca"]
+ALL = [*ORTHO, "sparse_rows"]
+
+
+def _lowrank(xp, m, n, r, dtype, *, noise=0.0, seed=0):
+    """A rank-``r`` gradient with decaying spectrum (plus optional noise), and its U_r."""
+    rng = np.random.default_rng(seed)
+    U = np.linalg.qr(rng.standard_normal((m, r)))[0]
+    V = np.linalg.qr(rng.standard_normal((n, r)))[0]
+    s = 10.0 * 0.7 ** np.arange(r)
+    G = (U * s) @ V.T + noise * rng.standard_normal((m, n))
+    return xp.asarray(G.astype(dtype)), U, V
+
+
+def _H(G, side):
+    return G if side == "left" else G.T
+
+
+@pytest.mark.parametrize("method", ORTHO)
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_roundtrip_is_orthogonal_projection(xp, dtype, method, side):
+    G, _, _ = _lowrank(xp, 24, 30, 8, dtype, noise=0.5)
+    p = GradientProjector(4, method=method, side=side, update_gap=10, rng=1)
+    R = p.project(G, 0)
+    assert R.dtype == G.dtype
+    assert R.shape == ((4, 30) if side == "left" else (24, 4))
+    F = p.project_back(R)
+    assert F.shape == G.shape and F.dtype == G.dtype
+    # idempotent: projecting the projection (no refresh at step 1) changes nothing
+    F2 = p.project_back(p.project(F, 1))
+    assert not p.refreshed or method == "online_pca"
+    if method != "online_pca":  # online_pca moves its basis on every call
+        np.testing.assert_allclose(to_host(F2), to_host(F), atol=50 * tol(dtype) * 10)
+    # residual orthogonal to the basis, basis orthonormal
+    P = to_host(p.basis_matrix()).astype(np.float64)
+    Gh = to_host(G).astype(np.float64)
+    np.testing.assert_allclose(P.T @ P, np.eye(4), atol=10 * tol(dtype))
+    if method != "online_pca":
+        resid = _H(Gh - to_host(F), side)
+        assert np.abs(P.T @ resid).max() <= 10 * tol(dtype) * np.abs(Gh).max()
+
+
+@pytest.mark.parametrize("method", ["svd", "rsvd"])
+@pytest.mark.parametrize("side", ["auto", "left", "right"])
+def test_svd_recovers_top_subspace_of_lowrank_gradient(xp, dtype, method, side):
+    G, U, V = _lowrank(xp, 40, 25, 5, dtype)
+    p = GradientProjector(5, method=method, side=side, rng=0)
+    F = p.project_back(p.project(G, 0))
+    np.testing.assert_allclose(to_host(F), to_host(G), atol=tol(dtype) * 100)
+    P = to_host(p.basis_matrix()).astype(np.float64)
+    ref = U if p._layout["side"] == "left" else V
+    # same subspace: the projectors agree
+    np.testing.assert_allclose(P @ P.T, ref @ ref.T, atol=tol(dtype) * 100)
+
+
+@pytest.mark.parametrize("n", [1, 7, 64, 100])
+def test_dct_basis_orthonormal_and_matches_fft(n, dtype):
+    Q = dct_matrix(n, dtype)
+    assert Q.dtype == dtype and Q.shape == (n, n)
+    # rounding of n-term dot products of O(1/√n) entries: a few ulps
+    np.testing.assert_allclose(Q.T.astype(np.float64) @ Q, np.eye(n), atol=20 * np.finfo(dtype).eps)
+    x = np.random.default_rng(0).standard_normal((n, 3)).astype(dtype)
+    ref = scipy.fft.dct(x.astype(np.float64), axis=0, norm="ortho")
+    np.testing.assert_allclose(Q.T @ x, ref, atol=tol(dtype))
+    # the GEMM path (used on GPU) and the FFT path agree
+    np.testing.assert_allclose(dct_coefficients(x[None], np, use_matrix=True)[0],
+                               dct_coefficients(x[None], np, use_matrix=False)[0],
+                               atol=tol(dtype) * 10)
+    assert dct_matrix(n, dtype) is Q  # cached
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_dct_selects_best_aligned_columns(xp, dtype, side):
+    rng = np.random.default_rng(3)
+    d, k, r = 32, 20, 4
+    Q = dct_matrix(d, np.float64)
+    S = np.array([3, 17, 5, 30])
+    H = Q[:, S] @ (rng.standard_normal((r, k)) * np.array([5.0, 4.0, 3.0, 2.0])[:, None])
+    H += 0.01 * rng.standard_normal((d, k))
+    G = H if side == "left" else H.T
+    p = GradientProjector(r, method="dct", side=side)
+    p.project(xp.asarray(G.astype(dtype)), 0)
+    idx = to_host(p.basis)
+    assert sorted(idx.tolist()) == sorted(S.tolist())
+    # against brute force: the r largest ‖Hᵀ q_j‖
+    scores = np.linalg.norm(H.T @ Q, axis=0)
+    assert set(idx.tolist()) == set(np.argsort(-scores)[:r].tolist())
+    # and the basis matrix is those DCT columns
+    np.testing.assert_allclose(to_host(p.basis_matrix()), Q[:, idx], atol=tol(dtype))
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_online_pca_converges_on_stationary_stream(xp, side):
+    rng = np.random.default_rng(4)
+    d, k, r = 30, 40, 3
+    U = np.linalg.qr(rng.standard_normal((d, r)))[0]
+    p = GradientProjector(r, method="online_pca", side=side, rng=5)
+    for t in range(40):
+        # stationary stream: E[H Hᵀ] = U diag(σ²) Uᵀ + noise·I, fresh draw at every step
+        H = (U * [3.0, 2.0, 1.5]) @ rng.standard_normal((r, k)) + 0.05 * rng.standard_normal((d, k))
+        p.project(xp.asarray(H if side == "left" else H.T), t)
+        assert p.refreshed
+    P = to_host(p.basis_matrix())
+    # sin θ between the subspaces; the noise floor is ≈ 0.05/1.5 per direction
+    assert np.linalg.norm(U - P @ (P.T @ U), 2) < 0.1
+
+
+def test_online_pca_single_step_is_oja():
+    rng = np.random.default_rng(6)
+    G = rng.standard_normal((10, 15))
+    p = GradientProjector(2, method="online_pca", side="left", oja_lr=0.5, rng=0)
+    p.project(G, 0)
+    P0 = p.basis_matrix()
+    p.project(G, 1)
+    ref = P0 + 0.5 * G @ (G.T @ P0) / np.sum(G * G)
+    Q = np.linalg.qr(ref)[0]
+    np.testing.assert_allclose(p.basis_matrix() @ p.basis_matrix().T, Q @ Q.T, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["svd", "rsvd", "online_pca"])
+def test_rotation_orthogonal_and_carries_vectors(method, dtype):
+    G, _, _ = _lowrank(np, 20, 30, 4, dtype)
+    p = GradientProjector(4, method=method, side="left", update_gap=1, rng=0)
+    p.project(G, 0)
+    P0 = p.basis_matrix()
+    O = np.linalg.qr(np.random.default_rng(1).standard_normal((4, 4)))[0].astype(dtype)
+    prev = P0 @ O  # the same subspace in another basis
+    C = p.rotation(prev)
+    np.testing.assert_allclose(C @ C.T, np.eye(4), atol=10 * tol(dtype))
+    x = np.arange(1.0, 5.0, dtype=dtype)
+    np.testing.assert_allclose(P0 @ (C @ x), prev @ x, atol=10 * tol(dtype) * 10)
+    # the rotation stored at a refresh is P_newᵀ P_old
+    p.project(2 * G, 1)
+    np.testing.assert_allclose(p.rotation(), p.basis_matrix().T @ P0, atol=10 * tol(dtype))
+    if method != "online_pca":  # same subspace (2G): orthogonal (sign flips at most)
+        Cs = p.rotation()
+        np.testing.assert_allclose(Cs @ Cs.T, np.eye(4), atol=100 * tol(dtype))
+
+
+@pytest.mark.parametrize("method", ["dct", "sparse_rows"])
+def test_rotation_of_index_bases(method):
+    rng = np.random.default_rng(2)
+    p = GradientProjector(5, method=method, side="left", update_gap=1, rng=3)
+    G = rng.standard_normal((16, 12))
+    p.project(G, 0)
+    P0 = p.basis_matrix()
+    p.project(G + 0.8 * rng.standard_normal((16, 12)), 1)
+    C = p.rotation()
+    np.testing.assert_allclose(C, p.basis_matrix().T @ P0, atol=1e-12)
+    if method == "dct":  # a partial permutation: orthogonal on the shared indices
+        assert np.all((C == 0) | (C == 1))
+        assert np.all(C.sum(0) <= 1) and np.all(C.sum(1) <= 1)
+        old = p.state_dict()
+        assert p.rotation(old["basis"]).shape == (5, 5)
+        np.testing.assert_array_equal(p.rotation(old), np.eye(5))
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_state_round_trip(method):
+    rng = np.random.default_rng(7)
+    stream = [rng.standard_normal((12, 9)).astype(np.float32) for _ in range(8)]
+    a = GradientProjector(3, method=method, update_gap=2, rng=11)
+    for t in range(3):
+        a.project(stream[t], t)
+    b = GradientProjector(3, method=method, rng=None)
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(b.basis, a.basis)
+    for t in range(3, 8):  # both continue identically (refreshes included: rng state restored)
+        Ra, Rb = a.project(stream[t], t), b.project(stream[t], t)
+        np.testing.assert_array_equal(Ra, Rb)
+        np.testing.assert_array_equal(a.project_back(Ra), b.project_back(Rb))
+    with pytest.raises(ValueError, match="method"):
+        GradientProjector(3, method="svd" if method != "svd" else "dct").load_state_dict(
+            a.state_dict())
+
+
+@pytest.mark.parametrize("method", ALL)
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_rank_larger_than_matrix(method, side):
+    G = np.random.default_rng(0).standard_normal((6, 9))
+    p = GradientProjector(50, method=method, side=side, rng=0)
+    R = p.project(G, 0)
+    d = 6 if side == "left" else 9
+    assert R.shape == ((d, 9) if side == "left" else (6, d))
+    if method != "sparse_rows":  # a full orthonormal basis: the identity
+        np.testing.assert_allclose(p.project_back(R), G, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_conv_kernel_and_vector_shapes(method):
+    rng = np.random.default_rng(1)
+    K = rng.standard_normal((8, 3, 3, 3))
+    p = GradientProjector(4, method=method, rng=0)
+    R = p.project(K, 0)
+    assert R.shape == (4, 27)  # (out, in·kh·kw) = 8 × 27 → left side
+    F = p.project_back(R)
+    assert F.shape == K.shape
+    q = GradientProjector(4, method=method, rng=0)
+    Fm = q.project_back(q.project(K.reshape(8, 27), 0))
+    np.testing.assert_allclose(F.reshape(8, 27), Fm, atol=1e-12)
+    v = rng.standard_normal(10)  # 1-D: a 1 × n row; the projection is the identity
+    pv = GradientProjector(4, method=method, rng=0)
+    np.testing.assert_allclose(pv.project_back(pv.project(v, 0)), v, atol=1e-12)
+    with pytest.raises(ValueError, match="scalar"):
+        GradientProjector(2).project(np.float64(1.0), 0)
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_batched_matches_per_layer(method):
+    rng = np.random.default_rng(8)
+    layers = [rng.standard_normal((10, 14)) for _ in range(3)]
+    pb = GradientProjector(3, method=method, side="left", rng=0)
+    R = pb.project(layers, 0)
+    assert R.shape == (3, 3, 14)
+    F = pb.project_back(R)
+    assert F.shape == (3, 10, 14)
+    assert pb.basis.shape[0] == 3 and pb.rotation(pb.state_dict()).shape == (3, 3, 3)
+    if method in ("svd", "dct"):  # deterministic refreshes: per-layer results agree
+        for j, G in enumerate(layers):
+            p = GradientProjector(3, method=method, side="left")
+            np.testing.assert_allclose(F[j], p.project_back(p.project(G, 0)), atol=1e-10)
+    R2 = pb.project(tuple(layers), 1)
+    assert R2.shape == R.shape
+    with pytest.raises(ValueError, match="shape"):
+        pb.project([layers[0], layers[1][:, :5]], 2)
+
+
+def test_sparse_rows_is_unbiased():
+    rng = np.random.default_rng(9)
+    G = rng.standard_normal((12, 6)) * np.linspace(0.2, 3.0, 12)[:, None]
+    acc = np.zeros_like(G)
+    trials = 3000
+    p = GradientProjector(4, method="sparse_rows", side="left", update_gap=1, rng=10)
+    for t in range(trials):
+        acc += p.project_back(p.project(G, t))
+    # E[P Pᵀ G] = G; each entry's estimator has std ≲ ‖G‖_F/√r, so the mean of 3000 draws
+    # is within ≈ 4·‖G‖_F/√(r·3000) ≈ 0.2 of G (a 4σ bound)
+    err = np.abs(acc / trials - G).max()
+    assert err < 4 * np.linalg.norm(G) / np.sqrt(4 * trials)
+    s = p.scales
+    assert s.shape == (4,) and np.all(s >= 0)
+    assert len(set(p.basis.tolist())) == 4  # duplicates merged
+
+
+def test_update_gap_and_refresh_flags():
+    G = np.random.default_rng(0).standard_normal((8, 10))
+    p = GradientProjector(2, method="svd", update_gap=3)
+    flags = []
+    for t in range(1, 8):
+        p.project(G, t)
+        flags.append(p.refreshed)
+    assert flags == [True, False, True, False, False, True, False]
+    assert p.last_refresh == 6
+
+
+def test_scale_applied_on_the_way_back():
+    G, _, _ = _lowrank(np, 10, 12, 2, np.float64)
+    p = GradientProjector(2, scale=0.25)
+    np.testing.assert_allclose(p.project_back(p.project(G, 0)), 0.25 * G, atol=1e-10)
+
+
+def test_float32_kept_and_ints_promoted():
+    Gi = np.arange(24).reshape(4, 6)
+    p = GradientProjector(2)
+    assert p.project(Gi, 0).dtype == np.float64
+    assert GradientProjector(2).project(Gi.astype(np.float16), 0).dtype == np.float32
+
+
+def test_errors():
+    G = np.ones((4, 5))
+    with pytest.raises(ValueError, match="rank"):
+        GradientProjector(0)
+    with pytest.raises(ValueError, match="method"):
+        GradientProjector(2, method="qr")
+    with pytest.raises(ValueError, match="side"):
+        GradientProjector(2, side="up")
+    with pytest.raises(ValueError, match="update_gap"):
+        GradientProjector(2, update_gap=0)
+    with pytest.raises(ValueError, match="scale"):
+        GradientProjector(2, scale=float("nan"))
+    with pytest.raises(ValueError, match="oja_lr"):
+        GradientProjector(2, oja_lr=0.0)
+    with pytest.raises(TypeError, match="rng"):
+        GradientProjector(2, rng="seed")
+    p = GradientProjector(2)
+    with pytest.raises(ValueError, match="project"):
+        p.project_back(np.ones((2, 5)))
+    with pytest.raises(ValueError, match="step"):
+        p.project(G, -1)
+    with pytest.raises(ValueError, match="NaN"):
+        p.project(np.full((4, 5), np.nan), 0)
+    R = p.project(G, 0)
+    with pytest.raises(ValueError, match="R: expected shape"):
+        p.project_back(R.T)
+    with pytest.raises(ValueError, match="bound to shape"):
+        p.project(np.ones((5, 5)), 1)
+    with pytest.raises(ValueError, match="bound to dtype"):
+        p.project(G.astype(np.float32), 1)
+    with pytest.raises(ValueError, match="no earlier basis"):
+        p.rotation()
+    with pytest.raises(ValueError, match="empty"):
+        GradientProjector(2).project([], 0)
+    with pytest.raises(TypeError):
+        GradientProjector(2).load_state_dict([1, 2])
+    q = GradientProjector(2, method="sparse_rows")
+    q.project(G, 0)
+    with pytest.raises(ValueError, match="sparse_rows"):
+        q.rotation(np.arange(2))
+
+
+def test_inputs_not_modified():
+    G = np.random.default_rng(0).standard_normal((6, 8))
+    G0 = G.copy()
+    for method in ALL:
+        p = GradientProjector(3, method=method, rng=0)
+        R = p.project(G, 0)
+        R0 = R.copy()
+        p.project_back(R)
+        np.testing.assert_array_equal(R, R0)
+    np.testing.assert_array_equal(G, G0)
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_torch_tensors_in_and_out(method):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    Gn = rng.standard_normal((12, 16)).astype(np.float32)
+    G = torch.from_numpy(Gn.copy()).requires_grad_(False)
+    p = GradientProjector(3, method=method, rng=0)
+    R = p.project(G, 0)
+    assert isinstance(R, torch.Tensor) and R.dtype == torch.float32
+    F = p.project_back(R)
+    assert isinstance(F, torch.Tensor) and F.shape == G.shape
+    q = GradientProjector(3, method=method, rng=0)
+    np.testing.assert_allclose(F.numpy(), q.project_back(q.project(Gn, 0)), atol=1e-6)
+    assert isinstance(p.basis, torch.Tensor)
+    st = p.state_dict()
+    assert isinstance(st["basis"], torch.Tensor)
+    b = GradientProjector(3, method=method, rng=0)
+    b.load_state_dict(st)
+    torch.testing.assert_close(b.project(G, 1), p.project(G, 1))
+    # a batched list of tensors
+    pb = GradientProjector(3, method=method, rng=0)
+    assert pb.project([G, 2 * G], 0).shape == (2, 3, 16)
