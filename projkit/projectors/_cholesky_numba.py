@@ -1,0 +1,43 @@
+"""Numba kernel for low-rank Cholesky up- and down-dates (the CPU engine of ``cholesky_update``).
+
+The kernel works on the *upper* factor ``R = Lᵀ`` stored C-contiguous, so that the inner loop of
+every rank-1 step runs along a contiguous row of ``R`` and along the contiguous update vector.
+Nothing is compiled at import time: the first call compiles (and caches) the kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def chol_rank_update_upper(R, X, sign):  # pragma: no cover - compiled
+    """Overwrite ``R`` (upper, ``RᵀR = M``) with the factor of ``M + sign * XᵀX``.
+
+    ``X`` is ``k × m`` (one update vector per row) and is overwritten (used as workspace).
+    ``sign`` is +1.0 (update) or -1.0 (downdate). Returns 0 on success, or ``1 + j`` when the
+    ``j``-th pivot of some rank-1 step stops being positive (the downdated matrix is not positive
+    definite); ``R`` is then left partially updated and must be discarded by the caller.
+
+    The rank-1 step is the classical one (Golub & Van Loan, §6.5.4; LINPACK ``dchud``/``dchdd``):
+    a plane rotation for an update, a hyperbolic rotation for a downdate, about ``2m²`` flops.
+    """
+    k, m = X.shape
+    for t in range(k):
+        x = X[t]
+        for j in range(m):
+            rjj = R[j, j]
+            xj = x[j]
+            r2 = rjj * rjj + sign * xj * xj
+            if not (r2 > 0.0):
+                return 1 + j
+            r = np.sqrt(r2)
+            c = r / rjj
+            s = xj / rjj
+            R[j, j] = r
+            for i in range(j + 1, m):
+                rji = (R[j, i] + sign * s * x[i]) / c
+                R[j, i] = rji
+                x[i] = c * x[i] - s * rji
+    return 0
