@@ -1,0 +1,262 @@
+"""torch side of :mod:`projkit.optim.lowrank`: per-parameter projectors and a GaLore-style Adam.
+
+:class:`GradientProjectorHook` owns one :class:`~projkit.optim.GradientProjector` per matrix
+parameter and is what a torch optimizer calls around its update (project the gradient, run the
+optimizer on the small tensor, project the step back, carry moments across a refresh).
+:class:`ProjectedAdam` is Adam(W) written with it: the moments of every projected parameter are
+``r × n`` (or ``m × r``) instead of ``m × n``. Tensors stay on their device: the projector sees
+CPU tensors as NumPy views and CUDA tensors as CuPy views (DLPack), never a host copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..optim.lowrank import GradientProjector
+
+__all__ = ["GradientProjectorHook", "ProjectedAdam"]
+
+_PROJ_KEYS = ("rank", "method", "side", "update_gap", "scale")
+
+
+def _work(g: torch.Tensor) -> torch.Tensor:
+    """Gradients in half precision are projected in float32 (NumPy/CuPy have no bfloat16)."""
+    return g if g.dtype in (torch.float32, torch.float64) else g.float()
+
+
+class GradientProjectorHook:
+    """One :class:`~projkit.optim.GradientProjector` per matrix parameter, created on first use.
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor
+        The parameters it may project (their order fixes the keys of :meth:`state_dict`).
+    rank : int
+        Rank of every projector.
+    min_ndim : int, default 2
+        Parameters with fewer axes (biases, norms) are passed through unprojected.
+    rng : None, int or numpy.random.Generator
+        Seeds the projectors (parameter ``i`` gets an independent stream).
+    **options
+        ``method``, ``side``, ``update_gap``, ``scale``, ... of
+        :class:`~projkit.optim.GradientProjector`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.nn.Parameter(torch.randn(8, 6))
+    >>> hook = GradientProjectorHook([w], rank=2, method="dct")
+    >>> low = hook.project(w, torch.randn(8, 6), step=0)
+    >>> tuple(low.shape), tuple(hook.project_back(w, low).shape)
+    ((8, 2), (8, 6))
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], rank: int, *, min_ndim: int = 2,
+                 rng: Any = None, **options: Any) -> None:
+        self.params = list(params)
+        self.rank = rank
+        self.min_ndim = int(min_ndim)
+        self.options = options
+        GradientProjector(rank, **options)  # validate the options now, not at the first step
+        self._entropy = int(rng) if isinstance(rng, int) and not isinstance(rng, bool) else int(
+            np.random.default_rng(rng).integers(2**62))
+        self._index = {id(p): i for i, p in enumerate(self.params)}
+        self._proj: dict[int, GradientProjector] = {}
+
+    def projects(self, p: torch.Tensor) -> bool:
+        """Whether ``p`` is projected (it has at least ``min_ndim`` axes and is known)."""
+        return p.ndim >= self.min_ndim and id(p) in self._index
+
+    def projector(self, p: torch.Tensor) -> GradientProjector:
+        """The projector of ``p`` (created on first use)."""
+        i = self._index.get(id(p))
+        if i is None:
+            raise ValueError("p: not one of the parameters this hook was built with")
+        if i not in self._proj:
+            seq = np.random.SeedSequence(self._entropy, spawn_key=(i,))
+            seed = int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(2))
+            self._proj[i] = GradientProjector(self.rank, rng=seed, **self.options)
+        return self._proj[i]
+
+    def project(self, p: torch.Tensor, grad: torch.Tensor, step: int) -> torch.Tensor:
+        """``R`` for ``grad`` of ``p`` (the gradient itself when ``p`` is not projected)."""
+        if not self.projects(p):
+            return grad
+        return self.projector(p).project(_work(grad), step)
+
+    __call__ = project
+
+    def project_back(self, p: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
+        """The full-size update (shaped and typed like ``p``) from a low-rank one."""
+        if not self.projects(p):
+            return update
+        return self.projector(p).project_back(update).to(p.dtype)
+
+    def refreshed(self, p: torch.Tensor) -> bool:
+        """Whether the latest :meth:`project` of ``p`` refreshed its basis."""
+        i = self._index.get(id(p))
+        return i in self._proj and self._proj[i].refreshed
+
+    def carry(self, p: torch.Tensor, M: torch.Tensor, *, squared: bool = False) -> torch.Tensor:
+        """Move a moment ``M`` kept in the previous basis of ``p`` to its current basis.
+
+        ``C M`` (left side) or ``M Cᵀ`` (right side) with ``C = P_newᵀ P_prev``; for a second
+        moment (``squared=True``) the entrywise square ``C∘C`` is used, which is exact for the
+        (partial) permutations of ``dct`` and a heuristic for rotations.
+        """
+        proj = self.projector(p)
+        C = proj.rotation().to(M.dtype)
+        if squared:
+            C = C * C
+        return C @ M if proj._layout["side"] == "left" else M @ C.T
+
+    def state_dict(self) -> dict[int, Any]:
+        """``{parameter index: projector state}``."""
+        return {i: proj.state_dict() for i, proj in self._proj.items()}
+
+    def load_state_dict(self, state: dict[int, Any]) -> None:
+        """Restore from :meth:`state_dict` (same parameters, same order)."""
+        self._proj = {}
+        for i, st in state.items():
+            proj = GradientProjector(self.rank, **self.options)
+            proj.load_state_dict(st)
+            self._proj[int(i)] = proj
+
+    def nbytes(self) -> int:
+        """Bytes held by the bases (indices for ``dct``; the shared DCT matrix not counted)."""
+        total = 0
+        for proj in self._proj.values():
+            for a in (proj._P, proj._scales):
+                total += 0 if a is None else int(a.nbytes)
+        return total
+
+
+class ProjectedAdam(torch.optim.Optimizer):
+    """Adam(W) whose moments live in a low-rank gradient subspace (GaLore-style).
+
+    For each parameter with at least two axes, the gradient ``G`` is projected to
+    ``R = Pᵀ G`` by a :class:`~projkit.optim.GradientProjector`, Adam's moments are kept for
+    ``R``, and the normalized step ``N`` is applied as ``W ← W − lr · scale · P N``. Other
+    parameters (and groups with ``rank=None``) get plain Adam(W).
+
+    Parameters
+    ----------
+    params : iterable
+        Parameters or parameter groups; a group may override ``rank`` (None: no projection),
+        ``method``, ``side``, ``update_gap``, ``scale`` and the Adam options.
+    lr, betas, eps, weight_decay : Adam(W) options (decoupled weight decay).
+    rank : int or None, default 128
+    method, side, update_gap, scale : see :class:`~projkit.optim.GradientProjector`
+        (GaLore's defaults: ``update_gap=200``, ``scale=0.25``).
+    rotate_moments : bool, default False
+        Carry the moments into the new basis at a refresh (``C m``, ``(C∘C) v``) as the DCT
+        paper does; GaLore keeps them as they are.
+    rng : None, int or numpy.random.Generator
+
+    Notes
+    -----
+    Optimizer-state memory for an ``m × n`` matrix falls from ``2mn`` numbers to
+    ``2 r n + d r`` (``d r`` for the basis; ``r`` indices for ``dct``); :meth:`state_nbytes`
+    reports it.
+
+    References
+    ----------
+    .. [1] J. Zhao et al., "GaLore: Memory-Efficient LLM Training by Gradient Low-Rank
+       Projection", ICML 2024.
+
+    Examples
+    --------
+    >>> import torch
+    >>> torch.manual_seed(0) and None
+    >>> lin = torch.nn.Linear(6, 8)
+    >>> opt = ProjectedAdam(lin.parameters(), lr=1e-2, rank=2, update_gap=5)
+    >>> for _ in range(3):
+    ...     opt.zero_grad(); lin(torch.randn(4, 6)).square().mean().backward(); opt.step()
+    >>> tuple(opt.state[lin.weight]["exp_avg"].shape)
+    (8, 2)
+    """
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, *, rank: int | None = 128,
+                 method: str = "svd", side: str = "auto", update_gap: int = 200,
+                 scale: float = 0.25, rotate_moments: bool = False, rng: Any = None) -> None:
+        if not lr >= 0:
+            raise ValueError(f"lr: expected a non-negative number, got {lr}")
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"betas: expected two numbers in [0, 1), got {betas}")
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, rank=rank,
+                        method=method, side=side, update_gap=update_gap, scale=scale)
+        super().__init__(params, defaults)
+        self.rotate_moments = bool(rotate_moments)
+        self._rng = np.random.default_rng(rng)
+        self._hooks: list[GradientProjectorHook | None] = []
+        for group in self.param_groups:
+            if group["rank"] is None:
+                self._hooks.append(None)
+                continue
+            opts = {k: group[k] for k in _PROJ_KEYS if k != "rank"}
+            self._hooks.append(GradientProjectorHook(
+                group["params"], group["rank"], rng=int(self._rng.integers(2**62)), **opts))
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group, hook in zip(self.param_groups, self._hooks, strict=True):
+            b1, b2 = group["betas"]
+            lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                t = st.get("step", 0)
+                proj = hook is not None and hook.projects(p)
+                g = hook.project(p, p.grad, t) if proj else p.grad
+                if "exp_avg" not in st:
+                    st["exp_avg"] = torch.zeros_like(g)
+                    st["exp_avg_sq"] = torch.zeros_like(g)
+                elif proj and self.rotate_moments and hook.refreshed(p):
+                    st["exp_avg"] = hook.carry(p, st["exp_avg"])
+                    st["exp_avg_sq"] = hook.carry(p, st["exp_avg_sq"], squared=True)
+                m, v = st["exp_avg"], st["exp_avg_sq"]
+                m.mul_(b1).add_(g, alpha=1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                t += 1
+                st["step"] = t
+                denom = (v / (1 - b2**t)).sqrt_().add_(eps)
+                upd = (m / (1 - b1**t)) / denom
+                if proj:
+                    upd = hook.project_back(p, upd)
+                if wd:
+                    p.mul_(1 - lr * wd)
+                p.add_(upd.to(p.dtype), alpha=-lr)
+        return loss
+
+    def state_nbytes(self) -> int:
+        """Bytes of optimizer state: Adam's moments plus the projectors' bases."""
+        total = 0
+        for st in self.state.values():
+            for v in st.values():
+                if isinstance(v, torch.Tensor):
+                    total += v.numel() * v.element_size()
+        return total + sum(h.nbytes() for h in self._hooks if h is not None)
+
+    def state_dict(self) -> dict[str, Any]:
+        sd = super().state_dict()
+        sd["projectors"] = [None if h is None else h.state_dict() for h in self._hooks]
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        projectors = state_dict.pop("projectors", None)
+        super().load_state_dict(state_dict)
+        if projectors is not None:
+            for h, st in zip(self._hooks, projectors, strict=True):
+                if h is not None and st is not None:
+                    h.load_state_dict(st)
