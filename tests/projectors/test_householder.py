@@ -399,3 +399,51 @@ def test_errors():
         HouseholderProjector.random(5, 2, dtype=np.int64)
     with pytest.raises(TypeError, match=r"rng"):
         HouseholderProjector.random(5, 2, rng=np.random.RandomState(0))
+
+
+# ---------------------------------------------------------------------------------------------
+# torch autograd wrapper (projkit.interop.torch)
+
+
+def test_torch_gradcheck():
+    torch = pytest.importorskip("torch")
+    from projkit.interop.torch import HouseholderFunction, householder_apply
+
+    g = torch.Generator().manual_seed(0)
+    V = torch.randn(9, 7, dtype=torch.float64, generator=g, requires_grad=True)
+    X = torch.randn(4, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    x = torch.randn(4, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda V, X: householder_apply(V, X), (V, X))
+    assert torch.autograd.gradcheck(lambda V, x: householder_apply(V, x), (V, x))
+    assert torch.autograd.gradcheck(
+        lambda V: HouseholderFunction.apply(V, None, 3, None, "full"), (V,)
+    )
+    Vb = torch.randn(2, 9, 7, dtype=torch.float64, generator=g, requires_grad=True)
+    Xb = torch.randn(2, 4, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda V, X: householder_apply(V, X), (Vb, Xb))
+
+
+def test_torch_matches_householder_product_gradient():
+    # torch's orthogonal(..., orthogonal_map="householder") uses tau = 2 / (1 + ||tril(A)||^2)
+    torch = pytest.importorskip("torch")
+    from projkit.interop.torch import householder_apply
+
+    g = torch.Generator().manual_seed(1)
+    A = torch.randn(11, 6, dtype=torch.float64, generator=g)
+    G = torch.randn(11, 6, dtype=torch.float64, generator=g)
+    a = A.clone().requires_grad_(True)
+    L = a.tril(-1)
+    ref = torch.linalg.householder_product(L, 2.0 / (1.0 + (L * L).sum(0)))
+    (ref * G).sum().backward()
+    b = A.clone().requires_grad_(True)
+    ours = householder_apply(b, rank=6)
+    (ours * G).sum().backward()
+    torch.testing.assert_close(ours.detach(), ref.detach(), atol=1e-13, rtol=0)
+    torch.testing.assert_close(b.grad, a.grad, atol=1e-12, rtol=0)
+    # float32 stays float32
+    U32 = householder_apply(A.float(), rank=3)
+    assert U32.dtype == torch.float32
+    with pytest.raises(ValueError, match="rank: required"):
+        householder_apply(A)
+    with pytest.raises(TypeError, match="vectors: expected a torch.Tensor"):
+        householder_apply(A.numpy(), rank=2)
