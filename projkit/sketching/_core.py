@@ -167,7 +167,9 @@ def sketch(A: Any, size: int, *, method: str = "gaussian", rng: Any = None,
     n = A.shape[0]
     spec = _get_method(method)
     if method not in ("coordinated", "threshold"):
-        size = check_size(size, upper=n, upper_name="the rows of A")
+        n_total = options.get("n_total")
+        upper = n_total if isinstance(n_total, int) and n_total >= n else n
+        size = check_size(size, upper=upper, upper_name="the rows of A")
     key = draw_key(rng)
     sk = spec.sketch(A, size, key, xp, **options)
     if back is not None and sk.matrix is not None:
