@@ -23,6 +23,7 @@ Speed notes (what makes this faster than a straightforward implementation):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from types import ModuleType
@@ -156,6 +157,36 @@ def _check_tol(tol: Any) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------
+# BLAS threads for the small factorizations
+
+_CONTROLLER: Any = None
+
+
+def _serial(xp: ModuleType) -> Any:
+    """A context in which NumPy/SciPy's BLAS runs on one thread (a no-op elsewhere).
+
+    The tall-skinny factorizations (LU/QR of ``m × l``, SVD of ``l × n``, Gram matrices) are
+    latency-bound; multithreaded OpenBLAS gains nothing on them and, when the cores are
+    shared with other work, its spinning threads make them 10-100× slower. The large products
+    with ``A`` keep all threads. Uses :mod:`threadpoolctl` when it is installed.
+    """
+    global _CONTROLLER
+    if not is_numpy_namespace(xp):
+        return contextlib.nullcontext()
+    if _CONTROLLER is None:
+        try:
+            import scipy.linalg  # noqa: F401  (load SciPy's BLAS so the controller sees it)
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER = ThreadpoolController()
+        except Exception:  # threadpoolctl missing or unable to inspect the libraries
+            _CONTROLLER = False
+    if _CONTROLLER is False:
+        return contextlib.nullcontext()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+# ---------------------------------------------------------------------------------------------
 # dense linear algebra helpers (NumPy via SciPy LAPACK, CuPy via cupy.linalg / cuBLAS)
 
 
@@ -282,10 +313,14 @@ def _range_finder(op: _Operand, size: int, n_iter: int, sketch: str, gen: Any) -
     xp = op.xp
     Y = _test_matrix(op, size, sketch, gen)
     for _ in range(n_iter):
-        Y = _normalize(xp, Y)
-        Z = _normalize(xp, op.rmatmat(Y))
+        with _serial(xp):
+            Y = _normalize(xp, Y)
+        Z = op.rmatmat(Y)
+        with _serial(xp):
+            Z = _normalize(xp, Z)
         Y = op.matmat(Z)
-    return _orth(xp, Y)
+    with _serial(xp):
+        return _orth(xp, Y)
 
 
 def _randqb(op: _Operand, tol: float, max_rank: int, block: int, n_iter: int, sketch: str,
@@ -340,7 +375,8 @@ def _svd_from_qb(op: _Operand, Q: Any, small: tuple[Any, Any, Any], rank: int) -
     and sign-normalized."""
     xp = op.xp
     Uh, s, Vt = small
-    U = Q @ Uh[:, :rank]
+    with _serial(xp):
+        U = Q @ Uh[:, :rank]
     s = s[:rank]
     Vt = Vt[:rank]
     if op.adjoint:  # M = Aᴴ = U S Vᴴ  =>  A = V S Uᴴ
@@ -357,7 +393,9 @@ def _rsvd(op: _Operand, rank: int, oversample: int, n_iter: int, sketch: str, ge
     size = min(rank + oversample, min(op.shape))
     Q = _range_finder(op, size, n_iter, sketch, gen)
     B = _conjT(op.xp, op.rmatmat(Q))
-    return _svd_from_qb(op, Q, _small_svd(op.xp, B), rank)
+    with _serial(op.xp):
+        small = _small_svd(op.xp, B)
+    return _svd_from_qb(op, Q, small, rank)
 
 
 def _rank_for_tol(xp: ModuleType, s: Any, normA2: float, tol: float) -> int:
