@@ -3,6 +3,8 @@ rotations, state round trips, shapes and errors."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import scipy.fft
@@ -355,3 +357,97 @@ def test_torch_tensors_in_and_out(method):
     # a batched list of tensors
     pb = GradientProjector(3, method=method, rng=0)
     assert pb.project([G, 2 * G], 0).shape == (2, 3, 16)
+
+
+# ---------------------------------------------------------------------------------------------
+# torch optimizer hook and ProjectedAdam
+
+
+def _torch_model(torch, seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(6, 10), torch.nn.Tanh(), torch.nn.Linear(10, 3))
+
+
+def _train(torch, model, opt, steps, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    X, y = torch.randn(32, 6, generator=g), torch.randn(32, 3, generator=g)
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(X), y).backward()
+        opt.step()
+
+
+def test_projected_adam_without_rank_is_adam():
+    torch = pytest.importorskip("torch")
+    from projkit.interop.torch import ProjectedAdam
+
+    a, b = _torch_model(torch), _torch_model(torch)
+    _train(torch, a, torch.optim.AdamW(a.parameters(), lr=1e-2, weight_decay=0.1), 5)
+    _train(torch, b, ProjectedAdam(b.parameters(), lr=1e-2, weight_decay=0.1, rank=None), 5)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_projected_adam_first_step_matches_formula(method):
+    torch = pytest.importorskip("torch")
+    from projkit.interop.torch import ProjectedAdam
+
+    w = torch.nn.Parameter(torch.randn(8, 5, generator=torch.Generator().manual_seed(0)))
+    w0 = w.detach().clone()
+    G = torch.randn(8, 5, generator=torch.Generator().manual_seed(1))
+    w.grad = G.clone()
+    opt = ProjectedAdam([w], lr=0.1, eps=1e-8, rank=2, method=method, scale=0.5, rng=3)
+    opt.step()
+    # reference: at t = 1 Adam's step is R/(|R| + eps) in projected coordinates
+    p = opt._hooks[0].projector(w)
+    R = torch.from_numpy(np.ascontiguousarray(
+        np.asarray(p.basis_matrix()).T @ G.numpy().T).T)  # auto side: 8 ≥ 5 → right
+    N = R / (R.abs() + 1e-8)
+    ref = w0 - 0.1 * 0.5 * N @ torch.from_numpy(np.asarray(p.basis_matrix())).T
+    torch.testing.assert_close(w.detach(), ref, rtol=1e-5, atol=1e-5)
+    assert tuple(opt.state[w]["exp_avg"].shape) == (8, 2)
+
+
+@pytest.mark.parametrize("method", ["svd", "dct", "online_pca"])
+def test_projected_adam_trains_saves_memory_and_round_trips(method):
+    torch = pytest.importorskip("torch")
+    from projkit.interop.torch import ProjectedAdam
+
+    model = _torch_model(torch)
+    opt = ProjectedAdam(model.parameters(), lr=1e-2, rank=2, method=method, update_gap=3,
+                        rotate_moments=True, rng=0)
+    _train(torch, model, opt, 7)
+    full = sum(2 * p.numel() * 4 for p in model.parameters())
+    assert opt.state_nbytes() < full
+    sd = copy.deepcopy(opt.state_dict())  # torch's state_dict holds references
+    twin = _torch_model(torch)
+    twin.load_state_dict(model.state_dict())
+    opt2 = ProjectedAdam(twin.parameters(), lr=1e-2, rank=2, method=method, update_gap=3,
+                         rotate_moments=True, rng=99)
+    opt2.load_state_dict(sd)
+    _train(torch, model, opt, 4, seed=5)
+    _train(torch, twin, opt2, 4, seed=5)
+    for pa, pb in zip(model.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb)
+
+
+def test_hook_passes_vectors_through_and_carries_moments():
+    torch = pytest.importorskip("torch")
+    from projkit.interop.torch import GradientProjectorHook
+
+    w = torch.nn.Parameter(torch.zeros(6, 9))
+    bias = torch.nn.Parameter(torch.zeros(6))
+    hook = GradientProjectorHook([w, bias], rank=3, method="svd", update_gap=1, rng=0)
+    gb = torch.ones(6)
+    assert hook.project(bias, gb, 0) is gb and not hook.projects(bias)
+    G = torch.randn(6, 9, generator=torch.Generator().manual_seed(0))
+    R0 = hook(w, G, 0)
+    P0 = torch.as_tensor(np.asarray(hook.projector(w).basis_matrix()))
+    hook(w, 3 * G, 1)  # same subspace: the carried moment is the same vector in the new basis
+    P1 = torch.as_tensor(np.asarray(hook.projector(w).basis_matrix()))
+    M1 = hook.carry(w, R0)
+    torch.testing.assert_close(P1 @ M1, P0 @ R0, rtol=1e-4, atol=1e-5)
+    assert hook.nbytes() > 0
+    with pytest.raises(ValueError, match="not one of"):
+        hook.projector(torch.nn.Parameter(torch.zeros(2, 2)))
