@@ -292,16 +292,11 @@ def _test_matrix(op: _Operand, size: int, sketch: str, gen: Any) -> Any:
     # so M Ω = (S Mᴴ)ᴴ -- the sketch operator is applied to the rows of Mᴴ
     from ..sketching.linear import sketch_operator
 
-    S = sketch_operator(n, size, method=sketch, rng=gen, dtype=rdt)
+    S = sketch_operator(n, size, method=sketch, rng=gen, dtype=rdt, xp=xp)
     if op.kind == "operator":
-        Omega = S.T @ xp.eye(size, dtype=rdt)
-        return op.matmat(Omega)
-    if op.kind == "sparse":
-        Omega = S.T @ xp.eye(size, dtype=rdt)
-        return op.matmat(xp.asarray(Omega, dtype=op.dtype))
-    MH = op.A if op.adjoint else _conjT(xp, op.A)
-    Y = S @ MH
-    return _conjT(xp, Y)
+        return op.matmat(S.T @ xp.eye(size, dtype=rdt))
+    MH = op.A if op.adjoint else _conjT(xp, op.A)  # n × m, a view (sparse: CSC, re-laid out)
+    return _conjT(xp, S @ MH)
 
 
 # ---------------------------------------------------------------------------------------------

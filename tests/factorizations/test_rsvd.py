@@ -288,3 +288,13 @@ def test_bad_input():
         projkit.range_finder(A, 11)
     with pytest.raises(TypeError, match="rng"):
         projkit.rsvd(A, 2, rng=np.random.RandomState(0))
+
+
+@pytest.mark.parametrize("sketch", ["srht", "sparse_sign", "countsketch", "sparse"])
+def test_structured_test_matrices(sketch, dtype):
+    A, s = decaying(120, 80, decay=0.7, seed=16, dtype=dtype)
+    for M in (A, A.T, sp.csr_matrix(A), aslinearoperator(A.astype(np.float64))):
+        res = projkit.rsvd(M, 6, n_iter=2, sketch=sketch, rng=0)
+        t = 1e-3 if dtype == np.float32 else 1e-8
+        np.testing.assert_allclose(res.s, s[:6], rtol=t)
+    assert projkit.rsvd(A, 6, sketch=sketch, rng=0).U.dtype == dtype
