@@ -96,7 +96,7 @@ class Projector:
         ``range(F)``.
     rtol : float, optional
         Singular values of ``BᴴF`` (or ``F``) below ``rtol · σ_max`` count as zero (default
-        ``max(k, k') · eps``), as in :func:`numpy.linalg.pinv`.
+        ``max(k, k') · eps``), as ``numpy.linalg.pinv(M, rtol=None)``.
 
     Attributes
     ----------
