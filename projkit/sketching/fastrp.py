@@ -406,7 +406,7 @@ def _initial_vectors(F: Any, n: int, dim: int, key: int, deg: Any, *, xp: Module
         nz = deg > 0
         L[nz] = deg[nz] ** beta
         R = _projection(n, base, density, key, dtype, xp)
-        blocks.append(smod.diags(L.astype(dtype)) @ R)
+        blocks.append(_scale_rows(R, L, xp))
     if prop:
         f = F.shape[1]
         P = _projection(f, prop, min(1.0, 1.0 / math.sqrt(f)), _feature_key(key), dtype, xp)
@@ -416,6 +416,14 @@ def _initial_vectors(F: Any, n: int, dim: int, key: int, deg: Any, *, xp: Module
     if len(blocks) == 1:
         return smod.csr_matrix(blocks[0], dtype=dtype)
     return smod.csr_matrix(smod.hstack(blocks), dtype=dtype)
+
+
+def _scale_rows(M: Any, scale: Any, xp: ModuleType) -> Any:
+    """``diag(scale) @ M`` for CSR ``M`` (a new matrix; SciPy and CuPyX alike)."""
+    M = M.tocsr().copy()
+    rows = xp.repeat(xp.arange(M.shape[0]), xp.diff(M.indptr).astype(xp.int64))
+    M.data *= scale[rows].astype(M.dtype)
+    return M
 
 
 def _sparse_module(xp: ModuleType) -> ModuleType:
@@ -477,8 +485,7 @@ def _row_normalized(N: Any, xp: ModuleType) -> Any:
 def _propagate_xp(S: Any, V: Any, rowscale: Any, xp: ModuleType, alphas: tuple[float, ...],
                   self_influence: float, normalize: bool, dtype: np.dtype) -> Any:
     """The same arithmetic with sparse-matrix products (cuSPARSE on CuPy, SciPy on NumPy)."""
-    smod = _sparse_module(xp)
-    A = smod.diags(rowscale.astype(dtype)) @ S
+    A = _scale_rows(S, rowscale, xp)
     nrm = (lambda X: _row_normalized(X, xp)) if normalize else (lambda X: X)
     acc = xp.zeros(V.shape, dtype=dtype)
     if self_influence != 0.0:
