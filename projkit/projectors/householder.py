@@ -60,7 +60,17 @@ def _block_vectors(vectors: Any, j0: int, j1: int, lapack: bool, xp: ModuleType)
 
 
 def _sq_norms(vectors: Any, lapack: bool, xp: ModuleType) -> Any:
-    """``||v_i||^2`` of every reflector, in column blocks (no ``n × k`` temporary)."""
+    """``||v_i||^2`` of every reflector (NaN/inf propagate), without an ``n × k`` temporary.
+
+    NumPy: one Numba pass over the part that is read; CuPy: masked column blocks.
+    """
+    if is_numpy_namespace(xp):
+        from ._householder_numba import sq_norms
+
+        n, k = vectors.shape[-2:]
+        V3 = vectors.reshape((-1, n, k))
+        out = sq_norms(V3, np.int64(1 if lapack else 0))
+        return out.reshape((*vectors.shape[:-2], k))
     k = vectors.shape[-1]
     out = []
     for j0 in range(0, k, 512):
@@ -285,7 +295,8 @@ class HouseholderProjector:
     convention : {"lapack", "full"}
         How ``vectors`` is read (see above).
     check_finite : bool
-        Scan ``vectors`` and ``tau`` for NaN/inf (``O(nk)``; skip when the caller knows).
+        Reject NaN/inf in the entries of ``vectors`` that are read (found while computing the
+        norms, so it costs nothing extra) and in ``tau``.
 
     Attributes
     ----------
@@ -350,7 +361,7 @@ class HouseholderProjector:
         if convention not in _CONVENTIONS:
             raise ValueError(f"convention: expected one of {_CONVENTIONS}, got {convention!r}")
         V, xp = check_array(
-            vectors, name="vectors", ndim=(2, 3, 4, 5), accept_sparse=False, finite=check_finite
+            vectors, name="vectors", ndim=(2, 3, 4, 5), accept_sparse=False, finite=False
         )
         if not (is_numpy_namespace(xp) or is_cupy_namespace(xp)):
             raise TypeError(
@@ -366,7 +377,12 @@ class HouseholderProjector:
             )
         rank = check_size(rank, name="rank", upper=n, upper_name=f"the dimension n = {n}")
         lapack = convention == "lapack"
-        sq = _sq_norms(V, lapack, xp)
+        sq = _sq_norms(V, lapack, xp)  # one read of the entries that define the reflectors
+        if check_finite and not bool(xp.all(xp.isfinite(sq))):
+            raise ValueError(
+                "vectors: contains NaN or inf (or ||v_i||^2 overflows) in the entries that "
+                "define the reflectors"
+            )
         if not lapack:
             zero = xp.nonzero(xp.reshape(sq == 0, (-1, k)).any(axis=0))[0]
             if zero.size:

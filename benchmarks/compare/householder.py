@@ -1,0 +1,158 @@
+"""Householder projector vs LAPACK orgqr/ormqr, reflector-by-reflector application and torch.
+
+Applies the rank-r projector U = Q[:, :r] of k Householder reflectors (LAPACK storage, from
+dgeqrf of a Gaussian n × k matrix) to an r × b batch, and builds U, timing every method on the
+same inputs in one process, interleaved, median of repeats:
+
+* projkit, from scratch: HouseholderProjector(qr, r, tau=tau) (validation, tau check, WY block)
+  then ``P @ X``; and ``P @ X`` alone on a built projector (cached T);
+* (a)  dorgqr forming the whole n × n Q from all k reflectors, then GEMM ``Q[:, :r] @ X``;
+* (a') dorgqr on the leading n × r reflectors only (a peer that knows what we know), then GEMM;
+* (b)  the k reflectors applied one by one to [X; 0] (NumPy rank-one updates);
+* (c)  dormqr applying Q (all k reflectors, LAPACK's own blocked WY) to [X; 0];
+* (c') dormqr with the leading r reflectors only;
+* torch (CPU, when installed): householder_product of the n × k reflectors then GEMM, and
+  torch.ormqr on [X; 0].
+
+Run: ``python benchmarks/compare/householder.py`` (n = 4096, k = n, r = 64, b = 256), or
+``--quick`` (n = 1024) / ``--n N --k K --r R --b B --repeat R``. Prints ours, the peer's and the
+ratio peer / ours (> 1: projkit faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.linalg import lapack
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from projkit import HouseholderProjector
+
+
+def one_by_one(qr: np.ndarray, tau: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Q @ C with Q = H_1 ... H_k applied right to left, one rank-one update per reflector."""
+    C = C.copy()
+    for i in range(qr.shape[1] - 1, -1, -1):
+        v = qr[i:, i].copy()
+        v[0] = 1.0
+        w = v @ C[i:]
+        C[i:] -= tau[i] * np.outer(v, w)
+    return C
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="n = 1024 instead of 4096")
+    ap.add_argument("--n", type=int, default=None)
+    ap.add_argument("--k", type=int, default=None, help="reflectors (default n)")
+    ap.add_argument("--r", type=int, default=64)
+    ap.add_argument("--b", type=int, default=256)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--slow-repeat", type=int, default=3, help="repeats of (a) and (b)")
+    ap.add_argument("--no-slow", action="store_true", help="skip (a) and (b)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="BLAS/torch threads (1 keeps a shared machine from thrashing)")
+    args = ap.parse_args()
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads)
+    n = args.n or (1024 if args.quick else 4096)
+    k = args.k or n
+    r, b = args.r, args.b
+
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    qr, tau, _, info = lapack.dgeqrf(rng.standard_normal((n, k)))
+    assert info == 0
+    print(f"n={n} k={k} r={r} b={b} threads={args.threads} "
+          f"(dgeqrf setup {time.perf_counter() - t0:.2f} s)")
+    X = rng.standard_normal((r, b))
+    C = np.zeros((n, b))
+    C[:r] = X
+    qr_r, tau_r = np.asfortranarray(qr[:, :r]), tau[:r].copy()
+    lwork = 64 * max(n, b)
+
+    built = HouseholderProjector(qr, r, tau=tau)
+    built @ X  # build the cached WY block
+
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        tq, ttau, tX = torch.from_numpy(qr), torch.from_numpy(tau), torch.from_numpy(X)
+        tC = torch.from_numpy(C)
+        tq_r, ttau_r = torch.from_numpy(qr_r), torch.from_numpy(tau_r)
+    except ImportError:
+        torch = None
+
+    apply_methods = {
+        "projkit (build + apply)": lambda: HouseholderProjector(qr, r, tau=tau) @ X,
+        "projkit (apply, built)": lambda: built @ X,
+        "(c') dormqr, r reflectors": lambda: lapack.dormqr("L", "N", qr_r, tau_r, C, lwork)[0],
+    }
+    slow_apply = {
+        "(a) dorgqr full Q + GEMM": lambda: lapack.dorgqr(qr, tau)[0][:, :r] @ X,
+        "(b) one by one, k reflectors": lambda: one_by_one(qr, tau, C),
+        "(c) dormqr, k reflectors": lambda: lapack.dormqr("L", "N", qr, tau, C, lwork)[0],
+    }
+    apply_methods["(a') dorgqr n x r + GEMM"] = lambda: lapack.dorgqr(qr_r, tau_r)[0] @ X
+    apply_methods["(b') one by one, r reflectors"] = lambda: one_by_one(qr_r, tau_r, C)
+    if torch is not None:
+        apply_methods["torch householder_product(r) + mm"] = (
+            lambda: torch.linalg.householder_product(tq_r, ttau_r) @ tX
+        )
+        slow_apply["torch ormqr, k reflectors"] = lambda: torch.ormqr(tq, ttau, tC)
+
+    build_methods = {
+        "projkit matrix() (build + form U)": lambda: HouseholderProjector(qr, r, tau=tau).matrix(),
+        "dorgqr n x r": lambda: lapack.dorgqr(qr_r, tau_r)[0],
+    }
+    if torch is not None:
+        build_methods["torch householder_product n x r"] = (
+            lambda: torch.linalg.householder_product(tq_r, ttau_r)
+        )
+    slow_build = {"(a) dorgqr full Q[:, :r]": lambda: lapack.dorgqr(qr, tau)[0][:, :r]}
+
+    # correctness first: every method must give the same numbers
+    ref = built @ X
+    for name, f in {**apply_methods, **({} if args.no_slow else slow_apply)}.items():
+        out = f()
+        out = out.numpy() if hasattr(out, "numpy") else out
+        err = float(np.max(np.abs(np.asarray(out)[:, :b] - ref)))
+        assert err < 1e-8, (name, err)
+
+    def run(methods: dict, repeat: int) -> dict:
+        times: dict[str, list[float]] = {name: [] for name in methods}
+        for _ in range(repeat):  # interleaved: one call of each per round
+            for name, f in methods.items():
+                t = time.perf_counter()
+                f()
+                times[name].append(time.perf_counter() - t)
+        return {name: statistics.median(v) for name, v in times.items()}
+
+    fast = run(apply_methods, args.repeat)
+    slow = {} if args.no_slow else run(slow_apply, args.slow_repeat)
+    ours = fast["projkit (build + apply)"]
+    ours_built = fast["projkit (apply, built)"]
+    print("\napply U (n x r) to an r x b batch; ratio = peer / projkit (build + apply)")
+    print(f"{'method':40s} {'median ms':>11s} {'ratio':>8s}")
+    for name, t in {**fast, **slow}.items():
+        print(f"{name:40s} {1e3 * t:11.2f} {t / ours:8.1f}x")
+    print(f"(projkit with a built projector: {1e3 * ours_built:.2f} ms)")
+
+    bf = run(build_methods, args.repeat)
+    bs = {} if args.no_slow else run(slow_build, args.slow_repeat)
+    ours_b = bf["projkit matrix() (build + form U)"]
+    print("\nbuild U (n x r); ratio = peer / projkit")
+    for name, t in {**bf, **bs}.items():
+        print(f"{name:40s} {1e3 * t:11.2f} {t / ours_b:8.1f}x")
+
+
+if __name__ == "__main__":
+    main()
