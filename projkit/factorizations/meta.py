@@ -52,10 +52,15 @@ def _svd(xp: ModuleType, M: Any) -> tuple[Any, Any, Any]:
     if is_numpy_namespace(xp):
         import scipy.linalg as sla
 
-        try:
-            return sla.svd(M, full_matrices=False, check_finite=False, lapack_driver="gesdd")
-        except np.linalg.LinAlgError:
-            return sla.svd(M, full_matrices=False, check_finite=False, lapack_driver="gesvd")
+        from .rsvd import _serial
+
+        with _serial(xp):  # thin SVDs gain nothing from BLAS threads (see rsvd._serial)
+            try:
+                return sla.svd(M, full_matrices=False, check_finite=False,
+                               lapack_driver="gesdd")
+            except np.linalg.LinAlgError:
+                return sla.svd(M, full_matrices=False, check_finite=False,
+                               lapack_driver="gesvd")
     return xp.linalg.svd(M, full_matrices=False)
 
 
@@ -173,19 +178,26 @@ def _check_basis(M: Any, name: str, rows: int, rows_name: str, xp: ModuleType) -
     return M
 
 
+def _core(xp: ModuleType, A: Any, F: Any, H: Any, B: Any, D: Any, rtol: float | None) -> Any:
+    """G = (BᴴF)⁺ (Bᴴ A D) (HᴴD)⁺ (B = F, D = H when None), small side first."""
+    if B is None and D is None:  # G = F⁺ A (Hᴴ)⁺ = F⁺ (A (H⁺)ᴴ)
+        Fp = _pinv_svd(xp, F, rtol)  # k × m
+        Hp = _pinv_svd(xp, H, rtol)  # k'' × n
+        return Fp @ _dense(A @ _conjT(xp, Hp))
+    BB = F if B is None else B
+    DD = H if D is None else D
+    core = _dense(_conjT(xp, BB) @ _dense(A @ DD))  # small: cols(B) × cols(D)
+    return _pinv_svd(xp, _dense(_conjT(xp, BB) @ F), rtol) @ core @ _pinv_svd(
+        xp, _dense(_conjT(xp, H) @ DD), rtol)
+
+
 def _meta_body(xp: ModuleType, A: Any, F: Any, H: Any, B: Any, D: Any,
                rtol: float | None) -> MetaFactorization:
-    """G = (BᴴF)⁺ (Bᴴ A D) (HᴴD)⁺, computed small-side first."""
     Pc = Projector._from_factors(xp, *_factor_pair(xp, F, B, rtol), orthogonal=B is None)
     # row projector X Hᴴ with X = D(HᴴD)⁺: its transpose is the column projector of (H, D)
     Lr, Rr = _factor_pair(xp, H, D, rtol)  # H (DᴴH)⁺ Dᴴ = L Rᴴ
     Pr = Projector._from_factors(xp, Rr, Lr, orthogonal=D is None)  # D (HᴴD)⁺ Hᴴ = R Lᴴ
-    BB = F if B is None else B
-    DD = H if D is None else D
-    core = _dense(_conjT(xp, BB) @ _dense(A @ DD))  # k' × k'''
-    G = _pinv_svd(xp, _dense(_conjT(xp, BB) @ F), rtol) @ core @ _pinv_svd(
-        xp, _dense(_conjT(xp, H) @ DD), rtol)
-    return MetaFactorization(F, G, H, Pc, Pr, A)
+    return MetaFactorization(F, _core(xp, A, F, H, B, D, rtol), H, Pc, Pr, A)
 
 
 def _factor_pair(xp: ModuleType, F: Any, B: Any, rtol: float | None) -> tuple[Any, Any]:
