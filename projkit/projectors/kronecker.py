@@ -38,6 +38,8 @@ _MODES = ("exact", "sketched")
 # how many times slower a flop of the Numba up/downdate is than a flop of a BLAS-3 product
 # (a rough, machine-independent ratio: level-2 loop vs blocked GEMM/POTRF)
 _LEVEL2_PENALTY = 8.0
+# flop-equivalent cost of one CG iteration per m² (3m² multiply-adds, memory-bound)
+_CG_ITER = 48.0
 
 
 # ----------------------------------------------------------------------------- linear algebra
@@ -76,6 +78,45 @@ def _eigh(xp: ModuleType, S: Any) -> tuple[Any, Any]:
 
         return sla.eigh(S, check_finite=False)
     return xp.linalg.eigh(S)
+
+
+def _pcg(xp: ModuleType, M: Any, L: Any, b: Any, eps: float, maxiter: int = 40
+         ) -> tuple[Any, int, bool]:
+    """Solve ``M y = b`` (columns of ``b`` at once) by CG preconditioned with ``LLᵀ ≈ M``.
+
+    Stops when every column's *true* residual is at the level of a backward-stable direct
+    solve, ``‖b − My‖ ≤ 8 eps · tr(M) · ‖y‖`` (``tr M ≥ ‖M‖₂`` for ``M ⪰ 0``). Returns
+    ``(y, iterations, converged)``.
+    """
+    scale = 8 * eps * float(xp.sum(xp.diagonal(M)))
+    y = _cho_solve(xp, L, b)
+    r = b - M @ y
+    it = 0
+    while True:
+        done = xp.linalg.norm(r, axis=0) <= scale * xp.linalg.norm(y, axis=0) + eps * \
+            xp.linalg.norm(b, axis=0)
+        if bool(xp.all(done)) or it >= maxiter:
+            return y, it, bool(xp.all(done))
+        z = _cho_solve(xp, L, r)
+        p = z
+        rz = xp.sum(r * z, axis=0)
+        # a CG cycle on the recursive residual, then a true-residual check (restart)
+        for _ in range(maxiter - it):
+            q = M @ p
+            pq = xp.sum(p * q, axis=0)
+            alpha = xp.where(done | (pq <= 0), 0, rz / xp.where(pq > 0, pq, 1))
+            y = y + alpha * p
+            r = r - alpha * q
+            it += 1
+            rn = xp.linalg.norm(r, axis=0)
+            if bool(xp.all(rn <= 0.5 * (scale * xp.linalg.norm(y, axis=0)
+                                        + eps * xp.linalg.norm(b, axis=0)))):
+                break
+            z = _cho_solve(xp, L, r)
+            rz_new = xp.sum(r * z, axis=0)
+            p = z + (rz_new / xp.where(rz != 0, rz, 1)) * p
+            rz = rz_new
+        r = b - M @ y
 
 
 # ----------------------------------------------------------------------------- cholesky_update
@@ -295,6 +336,12 @@ class KroneckerProjection:
             raise ValueError(
                 f"A: expected n² columns (rows are vec(Aᵢ) of n × n matrices), got {n2}"
             )
+        if m > n2:
+            raise np.linalg.LinAlgError(
+                f"A: {m} rows > n² = {n2} columns, so B cannot have full row rank and BBᵀ is "
+                "singular; P = Bᵀ(BBᵀ)⁻¹B is undefined — use projkit.Projector.onto(B.T) for "
+                "the pseudo-inverse projector onto range(Bᵀ)"
+            )
         if tuple(W.shape) != (n, n):
             raise ValueError(f"W: expected shape ({n}, {n}) to match A, got {tuple(W.shape)}")
         if form not in _FORMS:
@@ -316,15 +363,19 @@ class KroneckerProjection:
         self.form, self.mode = form, mode
         self.eps = None if eps is None else float(eps)
         self._A = A
-        # Aᵢ stacked along columns: _At1[a, i·n + b] = Aᵢ[a, b], so qᵀ Aᵢ for all i is one GEMM
-        self._At1 = xp.ascontiguousarray(
-            xp.reshape(A, (m, n, n)).transpose(1, 0, 2).reshape(n, m * n)
-        )
+        # Aᵢ side by side: _Ar[a, i·n + b] = Aᵢ[a, b], so [Qᵀ Aᵢ]ᵢ is one wide (p × n × mn) GEMM
+        # (much faster in BLAS than the skinny (mn × n × p) one); _Ac[b, i·n + a] = Aᵢ[a, b]
+        # gives [Qᵀ Aᵢᵀ]ᵢ for the sqrt ⊗ sqrt form
+        A3 = xp.reshape(A, (m, n, n))
+        self._Ar = xp.reshape(xp.ascontiguousarray(A3.transpose(1, 0, 2)), (n, m * n))
+        if form == "sqrt_kron_sqrt":
+            self._Ac = xp.reshape(xp.ascontiguousarray(A3.transpose(2, 0, 1)), (n, m * n))
         W = self._check_symmetric(W, "W")
         lam, Q = self._check_psd(W, "W")
         self._W = W
         self._Weig = (lam, Q)
-        self.stats = {"updates": 0, "lowrank": 0, "refactor": 0, "recompute": 0, "lazy": 0}
+        self.stats = {"updates": 0, "lowrank": 0, "refactor": 0, "recompute": 0, "lazy": 0,
+                      "deferred": 0, "pcg_iterations": 0}
         self.error_bound = 0.0
         self._recompute_body()
 
@@ -441,10 +492,34 @@ class KroneckerProjection:
         self._set_factored_weight(self._W, self._Weig)
         B = self._B_dense()
         M = B @ B.T
-        self._L = self._factor_checked(M)
-        self._M = M
+        self._set_factor(M, self._factor_checked(M))
         self.error_bound = 0.0
         self.stats["recompute"] += 1
+
+    def _set_factor(self, M: Any, L: Any) -> None:
+        self._M, self._L = M, L
+        self._stale = False
+        self._pcg_work = 0.0
+
+    def _refactor(self) -> None:
+        self._set_factor(self._M, self._factor_checked(self._M))
+        self.stats["refactor"] += 1
+
+    def _solve(self, b: Any) -> Any:
+        """``M⁻¹ b`` for the exact current ``M``: a Cholesky solve, or preconditioned CG with a
+        stale factor (ski rental: refactor once CG has cost as much as a factorization)."""
+        xp, m = self._xp, self._m
+        if not self._stale:
+            return _cho_solve(xp, self._L, b)
+        y, iters, ok = _pcg(xp, self._M, self._L, b, _eps(self._dtype))
+        self.stats["pcg_iterations"] += iters
+        self._pcg_work += iters * _CG_ITER * m * m * b.shape[1]
+        if not ok:
+            self._refactor()
+            return _cho_solve(xp, self._L, b)
+        if self._pcg_work >= m**3 / 3:
+            self._refactor()
+        return y
 
     def recompute(self) -> None:
         """Rebuild the factorization of ``BBᵀ`` from scratch for the current ``W``.
@@ -475,14 +550,15 @@ class KroneckerProjection:
             d, V = _eigh(xp, core)
             dmax = float(xp.max(xp.abs(d))) if d.size else 0.0
             keep = xp.abs(d) > 100 * n * _eps(self._dtype) * dmax
-            d, q = d[keep], (Q @ V)[:, keep]
-            p = q.shape[1]
-            G = xp.reshape(q.T @ self._At1, (p, m, n))         # G[l, i, :] = q_lᵀ Aᵢ
-            G = G * xp.sqrt(xp.abs(d))[:, None, None]
-            pos = d > 0
-            Vp = xp.reshape(G[pos].transpose(1, 0, 2), (m, -1))
-            Vm = xp.reshape(G[~pos].transpose(1, 0, 2), (m, -1))
-            return xp.ascontiguousarray(Vp), xp.ascontiguousarray(Vm)
+            q = (Q @ V) * xp.sqrt(xp.abs(d))
+            # V±[i, (l, b)] = (q_lᵀ Aᵢ)[b] √|d_l| for the kept d_l of each sign; one pass
+            # over A for both signs (the update is memory-bound at these shapes)
+            pos, neg = keep & (d > 0), keep & (d < 0)
+            npos = int(xp.sum(pos))
+            G = xp.reshape(xp.concatenate([q[:, pos], q[:, neg]], axis=1).T @ self._Ar,
+                           (-1, m, n))
+            return (xp.reshape(xp.ascontiguousarray(G[:npos].transpose(1, 0, 2)), (m, -1)),
+                    xp.reshape(xp.ascontiguousarray(G[npos:].transpose(1, 0, 2)), (m, -1)))
         # sqrt ⊗ sqrt: ΔM = Σ c_l (G_l Z G_lᵀ + H_l Z H_lᵀ), Z = W + ½Δ = ½(W + W') ⪰ 0
         Z = Wold + 0.5 * ((U * c) @ U.T)
         z, Qz = _eigh(xp, (Z + Z.T) / 2)
@@ -490,8 +566,8 @@ class KroneckerProjection:
         keepz = z > 100 * n * _eps(self._dtype) * zmax
         Rz = Qz[:, keepz] * xp.sqrt(z[keepz])                      # Z = Rz Rzᵀ
         k = U.shape[1]
-        G = xp.reshape(U.T @ self._At1, (k, m, n))                 # G[l, i, :] = u_lᵀ Aᵢ
-        H = xp.reshape(xp.reshape(self._A, (m * n, n)) @ U, (m, n, k)).transpose(2, 0, 1)
+        G = xp.reshape(U.T @ self._Ar, (k, m, n))                  # G[l, i, :] = u_lᵀ Aᵢ
+        H = xp.reshape(U.T @ self._Ac, (k, m, n))                  # H[l, i, :] = (Aᵢ u_l)ᵀ
         s = xp.sqrt(xp.abs(c))[:, None, None]
         GR = xp.concatenate([(G @ Rz) * s, (H @ Rz) * s], axis=0)  # (2k, m, rz)
         pos = xp.concatenate([c > 0, c > 0])
@@ -518,7 +594,7 @@ class KroneckerProjection:
             except np.linalg.LinAlgError:
                 self._set_factored_weight(Wf_old, eig_old)
                 raise
-            self._M, self._L = M, L
+            self._set_factor(M, L)
             self.stats["recompute"] += 1
             return
         Vp, Vm = self._delta_factors(self._Wf, U, c)
@@ -528,7 +604,11 @@ class KroneckerProjection:
             M = M - Vm @ Vm.T
         L = None
         cheap = _LEVEL2_PENALTY * 2 * r * m * m < m**3 / 3
-        if force == "lowrank" or (force is None and is_numpy_namespace(xp) and cheap):
+        lam = eig[0]
+        # W' numerically singular: B' may lose rank, which only a factorization can tell now
+        eager = float(lam[0]) <= 1e3 * n * _eps(self._dtype) * float(xp.max(xp.abs(lam)))
+        if not self._stale and (force == "lowrank" or (force is None and
+                                                       is_numpy_namespace(xp) and cheap)):
             try:
                 L = _cholesky_update(xp, self._L, Vp, 1.0)
                 L = _cholesky_update(xp, L, Vm, -1.0)
@@ -539,10 +619,18 @@ class KroneckerProjection:
                     self.stats["lowrank"] += 1
             except np.linalg.LinAlgError:
                 L = None                                       # fall back to a refactor
-        if L is None:
+        # deferring pays only when a factorization costs several CG iterations (each one a
+        # memory-bound pass over M and L, counted as _CG_ITER·m² flops)
+        defer = (force == "defer" or (force is None and m / 3 >= 4 * _CG_ITER)) and not eager
+        if L is None and not defer:
             L = self._factor_checked(M)
             self.stats["refactor"] += 1
-        self._M, self._L = M, L
+        if L is None:
+            # defer: the old factor preconditions CG on the exact M until a refactor pays off
+            self._M, self._stale = M, True
+            self.stats["deferred"] += 1
+        else:
+            self._set_factor(M, L)
         self._set_factored_weight(Wnew, eig)
 
     # ------------------------------------------------------------------ update
@@ -649,7 +737,7 @@ class KroneckerProjection:
 
     def _query_body(self, H: Any) -> Any:
         y = self._A @ self._kron_apply(H)                  # B h
-        y = _cho_solve(self._xp, self._L, y)               # (BBᵀ)⁻¹ B h
+        y = self._solve(y)                                 # (BBᵀ)⁻¹ B h
         return self._kron_apply(self._A.T @ y)             # Bᵀ (BBᵀ)⁻¹ B h
 
     def projector(self) -> Any:

@@ -1,0 +1,283 @@
+"""KroneckerProjection: exact and lazy (sketched) maintenance of P = Bᵀ(BBᵀ)⁻¹B."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import projkit
+from projkit.projectors.kronecker import KroneckerProjection
+
+FORMS = ["w_kron_i", "sqrt_kron_sqrt"]
+
+
+def _psd_sqrt(W):
+    lam, Q = np.linalg.eigh(W)
+    return (Q * np.sqrt(np.clip(lam, 0, None))) @ Q.T
+
+
+def dense_B(A, W, form):
+    """The literal definition with numpy.kron (small n only)."""
+    n = W.shape[0]
+    if form == "w_kron_i":
+        return A @ np.kron(W, np.eye(n))
+    S = _psd_sqrt(W)
+    return A @ np.kron(S, S)
+
+
+def dense_P(A, W, form):
+    B = dense_B(A, W, form)
+    return B.T @ np.linalg.solve(B @ B.T, B)
+
+
+def _problem(seed, n=5, m=12):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, n * n))
+    G = rng.standard_normal((n, n))
+    return rng, A, G @ G.T / n + np.eye(n)
+
+
+def _random_update(rng, W, k, scale=0.4):
+    """A rank-k symmetric update that keeps W positive definite (|c| ≤ scale λ_min)."""
+    n = W.shape[0]
+    U, _ = np.linalg.qr(rng.standard_normal((n, k)))
+    c = scale * np.linalg.eigvalsh(W)[0] * rng.uniform(-1, 1, k)
+    return U * rng.uniform(0.5, 2.0), c / 0.5**2 / 4   # non-normalized U on purpose
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("force", [None, "lowrank", "recompute", "defer"])
+def test_exact_matches_dense_after_updates(form, force):
+    rng, A, W = _problem(0)
+    kp = KroneckerProjection(A, W, form=form)
+    kp._force = force
+    n = W.shape[0]
+    for t in range(12):
+        U, c = _random_update(rng, kp.W, 1 + t % 3)
+        kp.update(U, c)
+        h = rng.standard_normal(n * n)
+        ref = dense_P(A, kp.W, form) @ h
+        # 1e-8 relative (issue #9); cond(BBᵀ) ~ 1e3 here so rounding is far below
+        assert np.linalg.norm(kp.query(h) - ref) <= 1e-8 * np.linalg.norm(ref)
+    if force == "lowrank":
+        assert kp.stats["lowrank"] > 0
+    assert kp.error_bound == 0.0
+
+
+def test_deferred_factor_uses_pcg_then_refactors():
+    # default cost model on a small problem: refactoring is deferred, queries run CG
+    # preconditioned by the stale factor, and a refactor happens once CG has cost as much
+    rng, A, W = _problem(1, n=5, m=20)
+    kp = KroneckerProjection(A, W)
+    kp._force = "defer"              # the cost model defers by itself only for m ≳ 600
+    for t in range(25):
+        U, c = _random_update(rng, kp.W, 1 + t % 3)
+        kp.update(U, c)
+        h = rng.standard_normal(25)
+        ref = dense_P(A, kp.W, "w_kron_i") @ h
+        assert np.linalg.norm(kp.query(h) - ref) <= 1e-8 * np.linalg.norm(ref)
+    assert kp.stats["deferred"] > 0 and kp.stats["pcg_iterations"] > 0
+    assert kp.stats["refactor"] > 0
+
+
+def test_lowrank_auto_on_tall_problem():
+    rng = np.random.default_rng(3)
+    n, m = 2, 4                     # m ≤ n² is required; make m large relative to r instead
+    A = rng.standard_normal((m, n * n))
+    kp = KroneckerProjection(A, np.eye(n))
+    from projkit.projectors import kronecker as K
+
+    old = K._LEVEL2_PENALTY
+    K._LEVEL2_PENALTY = 1e-3        # pretend level-2 flops are free: the cost model must switch
+    try:
+        kp.update(np.array([0.3, 1.0]), 0.5)
+    finally:
+        K._LEVEL2_PENALTY = old
+    assert kp.stats["lowrank"] == 1
+    ref = dense_P(A, kp.W, "w_kron_i")
+    h = rng.standard_normal(n * n)
+    assert np.allclose(kp.query(h), ref @ h, atol=1e-12)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_batch_query_and_delta_w(form):
+    rng, A, W = _problem(4)
+    n = W.shape[0]
+    k1 = KroneckerProjection(A, W, form=form)
+    k2 = KroneckerProjection(A, W, form=form)
+    U, c = _random_update(rng, W, 2)
+    k1.update(U, c)
+    k2.update((U * c) @ U.T)                    # update(delta_W)
+    H = rng.standard_normal((n * n, 3))
+    out = k1.query(H)
+    assert out.shape == (n * n, 3)
+    for j in range(3):
+        assert np.allclose(out[:, j], k1.query(H[:, j]), rtol=1e-12, atol=1e-12)
+    assert np.allclose(out, k2.query(H), atol=1e-10)
+    assert np.allclose(out, dense_P(A, k1.W, form) @ H, atol=1e-10)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_float32(form):
+    rng, A, W = _problem(5)
+    kp = KroneckerProjection(A.astype(np.float32), W.astype(np.float32), form=form)
+    U, c = _random_update(rng, W, 2)
+    kp.update(U.astype(np.float32), c.astype(np.float32))
+    h = rng.standard_normal(A.shape[1]).astype(np.float32)
+    out = kp.query(h)
+    assert out.dtype == np.float32
+    ref = dense_P(A, kp.W.astype(np.float64), form) @ h
+    # float32 with cond(BBᵀ) ~ 1e3: ~1e-4 relative is rounding
+    assert np.linalg.norm(out - ref) <= 1e-3 * np.linalg.norm(ref)
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("eps", [0.02, 0.2])
+def test_sketched_within_eps(form, seed, eps):
+    rng, A, W = _problem(10 + seed)
+    n = W.shape[0]
+    kp = KroneckerProjection(A, W, form=form, mode="sketched", eps=eps)
+    for t in range(15):
+        U, c = _random_update(rng, kp.W, 1 + t % 2, scale=0.05)
+        kp.update(U, c)
+        h = rng.standard_normal(n * n)
+        err = np.linalg.norm(kp.query(h) - dense_P(A, kp.W, form) @ h)
+        assert kp.error_bound <= eps
+        # the certified bound (plus rounding) holds for every h
+        assert err <= (kp.error_bound + 1e-10) * np.linalg.norm(h)
+    assert kp.stats["lazy"] > 0
+
+
+def test_sketched_bound_is_a_spectral_bound():
+    # ‖P(W) − P(W̃)‖₂ ≤ error_bound, checked on the full matrices
+    rng, A, W = _problem(20)
+    for form in FORMS:
+        kp = KroneckerProjection(A, W, form=form, mode="sketched", eps=0.3)
+        U, c = _random_update(rng, W, 1, scale=0.05)
+        kp.update(U, c)
+        assert kp.stats["lazy"] == 1
+        P_true = dense_P(A, kp.W, form)
+        P_lazy = kp.query(np.eye(A.shape[1]))
+        assert np.linalg.norm(P_lazy - P_true, 2) <= kp.error_bound + 1e-10
+        assert kp.error_bound > 0
+        kp.recompute()
+        assert kp.error_bound == 0.0
+        assert np.allclose(kp.query(np.eye(A.shape[1])), P_true, atol=1e-10)
+
+
+def test_sketched_refreshes_when_range_changes():
+    rng = np.random.default_rng(6)
+    n, m = 4, 6
+    A = rng.standard_normal((m, n * n))
+    W = np.diag([1.0, 1.0, 1.0, 0.0])          # singular, rank 3: B has rank ≤ 12 ≥ m
+    kp = KroneckerProjection(A, W, mode="sketched", eps=0.5)
+    kp.update(np.eye(n)[:, 3], 1e-3)           # tiny, but leaves range(W̃): must refresh
+    assert kp.stats["lazy"] == 0
+    h = rng.standard_normal(n * n)
+    assert np.allclose(kp.query(h), dense_P(A, kp.W, "w_kron_i") @ h, atol=1e-9)
+
+
+def test_projector():
+    rng, A, W = _problem(7)
+    kp = KroneckerProjection(A, W, form="sqrt_kron_sqrt", mode="sketched", eps=0.5)
+    U, c = _random_update(rng, W, 1, scale=0.02)
+    kp.update(U, c)
+    P = kp.projector()
+    assert isinstance(P, projkit.Projector)
+    assert P.rank == A.shape[0]
+    h = rng.standard_normal(A.shape[1])
+    assert np.allclose(P @ h, dense_P(A, kp.W, "sqrt_kron_sqrt") @ h, atol=1e-10)
+    # the lazy state is untouched by projector()
+    assert kp.stats["lazy"] == 1 and kp.error_bound > 0
+
+
+def test_kron_identity_matches_numpy_kron():
+    # B is literally A @ kron(W, I) with row-major vec (documented convention)
+    rng, A, W = _problem(8, n=3, m=4)
+    kp = KroneckerProjection(A, W)
+    B = dense_B(A, W, "w_kron_i")
+    assert np.allclose(kp._B_dense(), B)
+    H = rng.standard_normal((3, 3))
+    assert np.allclose(np.kron(W, np.eye(3)) @ H.ravel(), (W @ H).ravel())
+
+
+# ----------------------------------------------------------------------------- errors
+def test_rank_deficient_A_raises():
+    rng, A, W = _problem(9)
+    A[3] = A[1]
+    with pytest.raises(np.linalg.LinAlgError, match="full row rank"):
+        KroneckerProjection(A, W)
+    with pytest.raises(np.linalg.LinAlgError, match="cannot have full row rank"):
+        KroneckerProjection(rng.standard_normal((10, 9)), np.eye(3))      # m > n²
+
+
+def test_low_rank_W_makes_B_deficient():
+    rng = np.random.default_rng(11)
+    n, m = 4, 10
+    A = rng.standard_normal((m, n * n))
+    W = np.diag([1.0, 1.0, 1.0, 0.0])
+    kp = KroneckerProjection(A, W)                         # rank(B) ≤ 3·4 = 12 ≥ 10: fine
+    with pytest.raises(np.linalg.LinAlgError, match="full row rank"):
+        kp.update(np.eye(n)[:, :2], np.array([-1.0, -1.0]))  # rank(W) = 1 → rank(B) ≤ 4
+    assert np.allclose(kp.W, W)                           # unchanged after the failure
+
+
+@pytest.mark.parametrize("mode", ["exact", "sketched"])
+def test_indefinite_update_raises_and_keeps_state(mode):
+    rng, A, W = _problem(12)
+    kp = KroneckerProjection(A, W, mode=mode)
+    h = rng.standard_normal(A.shape[1])
+    before = kp.query(h)
+    lam, Q = np.linalg.eigh(W)
+    with pytest.raises(np.linalg.LinAlgError, match="not positive semidefinite"):
+        kp.update(Q[:, 0], -2 * lam[0])
+    assert np.allclose(kp.W, W)
+    assert np.allclose(kp.query(h), before)
+
+
+def test_bad_arguments():
+    rng, A, W = _problem(13)
+    with pytest.raises(ValueError, match="n² columns"):
+        KroneckerProjection(A[:, :-1], W)
+    with pytest.raises(ValueError, match="W: expected shape"):
+        KroneckerProjection(A, np.eye(4))
+    with pytest.raises(ValueError, match="symmetric"):
+        KroneckerProjection(A, W + np.triu(np.ones_like(W), 1))
+    with pytest.raises(np.linalg.LinAlgError, match="W is not positive semidefinite"):
+        KroneckerProjection(A, -W)
+    with pytest.raises(ValueError, match="form"):
+        KroneckerProjection(A, W, form="kron")
+    with pytest.raises(ValueError, match="mode"):
+        KroneckerProjection(A, W, mode="fast")
+    with pytest.raises(ValueError, match="eps"):
+        KroneckerProjection(A, W, mode="sketched", eps=1.5)
+    with pytest.raises(ValueError, match="eps"):
+        KroneckerProjection(A, W, eps=0.1)
+    with pytest.raises(TypeError):
+        KroneckerProjection(None, W)
+    kp = KroneckerProjection(A, W)
+    with pytest.raises(ValueError, match="h: expected 25"):
+        kp.query(np.ones(24))
+    with pytest.raises(ValueError, match="c: expected 2"):
+        kp.update(np.ones((5, 2)), np.ones(3))
+    with pytest.raises(ValueError, match="delta_W"):
+        kp.update(np.ones((5, 2)))
+    with pytest.raises(ValueError, match="U: expected 5 rows"):
+        kp.update(np.ones(4), 1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        kp.query(np.full(25, np.nan))
+
+
+def test_inputs_not_modified():
+    rng, A, W = _problem(14)
+    A0, W0 = A.copy(), W.copy()
+    kp = KroneckerProjection(A, W, form="sqrt_kron_sqrt")
+    U, c = _random_update(rng, W, 2)
+    U0, c0 = U.copy(), c.copy()
+    kp.update(U, c)
+    h = rng.standard_normal(25)
+    h0 = h.copy()
+    kp.query(h)
+    for a, b in [(A, A0), (W, W0), (U, U0), (c, c0), (h, h0)]:
+        assert np.array_equal(a, b)
