@@ -17,6 +17,10 @@ same inputs in one process, interleaved, median of repeats:
 Run: ``python benchmarks/compare/householder.py`` (n = 4096, k = n, r = 64, b = 256), or
 ``--quick`` (n = 1024) / ``--n N --k K --r R --b B --repeat R``. Prints ours, the peer's and the
 ratio peer / ours (> 1: projkit faster).
+
+``--gpu``: CuPy + torch on CUDA instead: projkit (CuPy arrays, and through
+``projkit.interop.torch.householder_apply``) against torch's ``householder_product`` (forming Q)
++ GEMM and ``torch.ormqr`` on ``[X; 0]``, with all k and with the leading r reflectors.
 """
 
 from __future__ import annotations
@@ -46,6 +50,57 @@ def one_by_one(qr: np.ndarray, tau: np.ndarray, C: np.ndarray) -> np.ndarray:
     return C
 
 
+def gpu_main(n: int, k: int, r: int, b: int, repeat: int) -> None:
+    """The same comparison on CUDA: projkit's CuPy path vs torch (timed with synchronization)."""
+    import cupy as cp
+    import torch
+
+    from projkit.interop.torch import householder_apply
+
+    dev = torch.device("cuda")
+    g = torch.Generator(device=dev).manual_seed(0)
+    A = torch.randn(n, k, dtype=torch.float64, device=dev, generator=g)
+    qr, tau = torch.geqrf(A)
+    X = torch.randn(r, b, dtype=torch.float64, device=dev, generator=g)
+    C = torch.zeros(n, b, dtype=torch.float64, device=dev)
+    C[:r] = X
+    qr_r, tau_r = qr[:, :r].contiguous(), tau[:r].contiguous()
+    cqr, ctau, cX = cp.from_dlpack(qr), cp.from_dlpack(tau), cp.from_dlpack(X)
+    built = HouseholderProjector(cqr, r, tau=ctau)
+    methods = {
+        "projkit cupy (build + apply)": lambda: HouseholderProjector(cqr, r, tau=ctau) @ cX,
+        "projkit cupy (apply, built)": lambda: built @ cX,
+        "projkit torch wrapper (build + apply)": lambda: householder_apply(qr, X, tau=tau),
+        "torch householder_product(all k) + mm": (
+            lambda: torch.linalg.householder_product(qr, tau)[:, :r] @ X
+        ),
+        "torch ormqr, k reflectors": lambda: torch.ormqr(qr, tau, C),
+        "torch householder_product(r) + mm": (
+            lambda: torch.linalg.householder_product(qr_r, tau_r) @ X
+        ),
+        "torch ormqr, r reflectors": lambda: torch.ormqr(qr_r, tau_r, C),
+    }
+    ref = cp.asnumpy(built @ cX)
+    for name, f in methods.items():
+        out = f()
+        out = out.cpu().numpy() if isinstance(out, torch.Tensor) else cp.asnumpy(out)
+        assert np.max(np.abs(out[:, :b] - ref)) < 1e-8, name
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(repeat):
+        for name, f in methods.items():
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            f()
+            torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - t)
+    med = {name: statistics.median(v) for name, v in times.items()}
+    ours = med["projkit cupy (build + apply)"]
+    print(f"GPU ({torch.cuda.get_device_name()}): n={n} k={k} r={r} b={b}, float64")
+    print(f"{'method':40s} {'median ms':>11s} {'ratio':>8s}")
+    for name, t in med.items():
+        print(f"{name:40s} {1e3 * t:11.3f} {t / ours:8.1f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="n = 1024 instead of 4096")
@@ -56,6 +111,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--slow-repeat", type=int, default=3, help="repeats of (a) and (b)")
     ap.add_argument("--no-slow", action="store_true", help="skip (a) and (b)")
+    ap.add_argument("--gpu", action="store_true", help="CuPy/torch on CUDA (see module doc)")
     ap.add_argument("--threads", type=int, default=1,
                     help="BLAS/torch threads (1 keeps a shared machine from thrashing)")
     args = ap.parse_args()
@@ -65,6 +121,9 @@ def main() -> None:
     n = args.n or (1024 if args.quick else 4096)
     k = args.k or n
     r, b = args.r, args.b
+    if args.gpu:
+        gpu_main(n, k, r, b, max(args.repeat, 20))
+        return
 
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
