@@ -60,7 +60,13 @@ _LAZY: dict[str, str] = {
 __all__ = ["NotConvergedWarning", "__version__", *sorted(_LAZY)]
 
 
+_SUBPACKAGES = ("sketching", "factorizations", "projectors", "sampling", "optim", "interop",
+                "distributed")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"projkit.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'projkit' has no attribute {name!r}")
@@ -70,4 +76,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))

@@ -64,44 +64,66 @@ def _column(code, k1, k2, j, size, s, log1mp, scale, rows, vals):  # pragma: no 
         pos += 1.0
 
 
-@nb.njit(cache=True, parallel=True)
-def sparse_apply_dense(code, k1, k2, size, s, log1mp, scale, offset, A, out,
-                       nchunk):  # pragma: no cover
-    """out (size × d) += S[:, offset:offset+n] @ A for dense A (n × d); parallel over d
-    in ``nchunk`` column chunks (each chunk regenerates the few hashes of S it needs)."""
-    n, d = A.shape
-    step = (d + nchunk - 1) // nchunk
-    for ch in nb.prange(nchunk):
-        c0 = ch * step
-        c1 = min(d, c0 + step)
-        rows = np.empty(size, np.int64)
-        vals = np.empty(size, out.dtype)
-        for i in range(n):
-            cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
-            for q in range(cnt):
-                r = rows[q]
-                v = vals[q]
-                for c in range(c0, c1):
-                    out[r, c] += v * A[i, c]
-
-
 @nb.njit(cache=True)
-def sparse_apply_csr(code, k1, k2, size, s, log1mp, scale, offset,
-                     indptr, indices, data, out):  # pragma: no cover
-    """out (size × d) += S[:, offset:offset+n] @ A for CSR A; O(nnz(A) · nnz per column of S)."""
-    n = indptr.shape[0] - 1
+def bucket_columns(code, k1, k2, size, s, log1mp, scale, offset, n, proto):  # pragma: no cover
+    """The non-zeros of S[:, offset:offset+n] grouped by row of S (a counting sort).
+
+    ``proto`` is an empty array of the dtype wanted for the values. Returns ``starts``
+    (size + 1), ``src`` (column of each non-zero) and ``vals``, so that row
+    ``r`` of S is ``vals[starts[r]:starts[r+1]]`` at columns ``src[...]``. Two passes over the
+    hash (count, then fill) keep the memory at one index per non-zero of S, O(n · nnz/column),
+    which is small beside A; grouping by row lets the application run row by row of the output
+    (in cache, in parallel, without write conflicts).
+    """
     rows = np.empty(size, np.int64)
-    vals = np.empty(size, out.dtype)
+    vals = np.empty(size, np.float64)
+    starts = np.zeros(size + 1, np.int64)
     for i in range(n):
-        p0 = indptr[i]
-        p1 = indptr[i + 1]
-        if p0 == p1:
-            continue
+        cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
+        for q in range(cnt):
+            starts[rows[q] + 1] += 1
+    for r in range(size):
+        starts[r + 1] += starts[r]
+    fill = starts[:-1].copy()
+    src = np.empty(starts[size], np.int64)
+    out_vals = np.empty(starts[size], proto.dtype)
+    for i in range(n):
         cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
         for q in range(cnt):
             r = rows[q]
+            src[fill[r]] = i
+            out_vals[fill[r]] = vals[q]
+            fill[r] += 1
+    return starts, src, out_vals
+
+
+@nb.njit(cache=True, parallel=True)
+def bucket_apply_dense(starts, src, vals, A, out):  # pragma: no cover
+    """out (size × d) = S @ A for dense A, one output row per task."""
+    size = starts.shape[0] - 1
+    d = A.shape[1]
+    for r in nb.prange(size):
+        for c in range(d):
+            out[r, c] = 0
+        for q in range(starts[r], starts[r + 1]):
+            i = src[q]
             v = vals[q]
-            for p in range(p0, p1):
+            for c in range(d):
+                out[r, c] += v * A[i, c]
+
+
+@nb.njit(cache=True, parallel=True)
+def bucket_apply_csr(starts, src, vals, indptr, indices, data, out):  # pragma: no cover
+    """out (size × d) = S @ A for CSR A, one output row per task (the row stays in cache)."""
+    size = starts.shape[0] - 1
+    d = out.shape[1]
+    for r in nb.prange(size):
+        for c in range(d):
+            out[r, c] = 0
+        for q in range(starts[r], starts[r + 1]):
+            i = src[q]
+            v = vals[q]
+            for p in range(indptr[i], indptr[i + 1]):
                 out[r, indices[p]] += v * data[p]
 
 

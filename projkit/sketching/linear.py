@@ -407,19 +407,14 @@ def _apply(p: _Params, X: Any, xp: ModuleType) -> Any:
         from . import _linear_numba as nbk
 
         if p.method in _SPARSE_CODES:
-            out = np.zeros((p.size, X.shape[1]), dtype=dtype)
+            starts, src, vals = nbk.bucket_columns(*_sparse_args(p), np.int64(p.offset),
+                                                   np.int64(p.n), np.empty(0, dtype))
+            out = np.empty((p.size, X.shape[1]), dtype=dtype)
             if sparse:
                 X = X.tocsr() if X.format != "csr" else X
-                nbk.sparse_apply_csr(*_sparse_args(p), np.int64(p.offset),
-                                     X.indptr.astype(np.int64, copy=False),
-                                     X.indices.astype(np.int64, copy=False),
-                                     X.data, out)
+                nbk.bucket_apply_csr(starts, src, vals, X.indptr, X.indices, X.data, out)
             else:
-                import numba
-
-                nchunk = max(1, min(4 * numba.get_num_threads(), (X.shape[1] + 63) // 64))
-                nbk.sparse_apply_dense(*_sparse_args(p), np.int64(p.offset),
-                                       np.ascontiguousarray(X), out, np.int64(nchunk))
+                nbk.bucket_apply_dense(starts, src, vals, np.ascontiguousarray(X), out)
             return out
         if p.method == "gaussian":
             out = np.zeros((p.size, X.shape[1]), dtype=dtype)
