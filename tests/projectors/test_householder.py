@@ -273,7 +273,7 @@ def test_random_reproducible_and_k():
 def test_random_is_haar():
     # Stewart/Mezzadri: with the positive sign fix Q is Haar on O(n). Without it (LAPACK's
     # beta = -sign(alpha)||x||) every diagonal entry of Q's first columns is biased negative.
-    n, trials = 4, 3000
+    n, trials = 4, 2000
     rng = np.random.default_rng(13)
     Qs = np.stack(
         [
@@ -281,13 +281,13 @@ def test_random_is_haar():
             for P in (HouseholderProjector.random(n, 1, rng=rng) for _ in range(trials))
         ]
     )
-    # each diagonal entry is symmetric: P(Q_ii > 0) = 1/2 (binomial sd = 0.009 at 3000 draws)
+    # each diagonal entry is symmetric: P(Q_ii > 0) = 1/2 (binomial sd = 0.011 at 2000 draws)
     frac = np.mean(np.diagonal(Qs, axis1=1, axis2=2) > 0, axis=0)
-    np.testing.assert_allclose(frac, 0.5, atol=0.04)
+    np.testing.assert_allclose(frac, 0.5, atol=0.05)
     # det = +-1 equally often (O(n), not only SO(n))
     dets = np.linalg.det(Qs)
     np.testing.assert_allclose(np.abs(dets), 1, atol=1e-12)
-    assert abs(np.mean(dets > 0) - 0.5) < 0.04
+    assert abs(np.mean(dets > 0) - 0.5) < 0.05
     # Q_00^2 ~ Beta(1/2, (n-1)/2) and the trace matches scipy's ortho_group (KS, alpha 1e-3)
     assert stats.kstest(Qs[:, 0, 0] ** 2, stats.beta(0.5, (n - 1) / 2).cdf).pvalue > 1e-3
     ref = stats.ortho_group.rvs(n, size=trials, random_state=14)
