@@ -84,15 +84,16 @@ def dct_matrix(n: int, dtype: Any, xp: ModuleType = np, *, like: Any = None) -> 
 def dct_coefficients(H: Any, xp: ModuleType, *, use_matrix: bool | None = None) -> Any:
     """``Qᵀ H`` along axis -2 of ``H`` (shape (..., n, k)): the DCT-II of every column.
 
-    On NumPy this is :func:`scipy.fft.dct` (O(n k log n) through the FFT, all cores); on other
-    namespaces (CuPy) it is one GEMM with the cached matrix, which a GPU runs faster than a
-    batched FFT for the sizes of network layers. ``use_matrix`` forces either path (tests).
+    On NumPy this is :func:`scipy.fft.dct` (O(n k log n) through the FFT; its thread count is
+    SciPy's default, set with ``scipy.fft.set_workers``); on other namespaces (CuPy) it is one
+    GEMM with the cached matrix (dense GEMM is what a GPU does best, and it needs nothing beyond
+    the array namespace). ``use_matrix`` forces either path (tests).
     """
     if use_matrix is None:
         use_matrix = not is_numpy_namespace(xp)
     if not use_matrix:
         import scipy.fft
 
-        return scipy.fft.dct(H, type=2, axis=-2, norm="ortho", workers=-1)
+        return scipy.fft.dct(H, type=2, axis=-2, norm="ortho")
     Q = dct_matrix(H.shape[-2], H.dtype, xp, like=H)
     return xp.matmul(Q.T, H)

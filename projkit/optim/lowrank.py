@@ -112,7 +112,9 @@ class GradientProjector:
         Oversampling and power iterations for ``method="rsvd"`` (see :func:`projkit.rsvd`).
     oja_lr : float, default 1.0
         Step size ``η`` of the Oja update for ``method="online_pca"`` (scale-free: the step is
-        normalized by ``‖G‖_F²``).
+        normalized by the mean Rayleigh quotient ``‖Hᵀ P‖_F² / r``). Larger values track the
+        top subspace faster (``η → ∞`` is subspace iteration), smaller ones average over more
+        steps of a noisy stream.
     rng : None, int or numpy.random.Generator
         Randomness for ``rsvd``, the ``online_pca`` start and ``sparse_rows`` sampling (SPEC 7;
         draws on CuPy happen on the device, seeded from this generator).
@@ -141,9 +143,10 @@ class GradientProjector:
       ``‖Hᵀ q_j‖₂`` (row norms of ``Qᵀ H``, one FFT pass); the top-``r`` columns are kept. Since
       ``‖Pᵀ H‖² = Σ_{j∈S} ‖Hᵀq_j‖²``, this selection maximizes captured energy over all
       ``r``-subsets of DCT columns. Only the indices are stored per layer.
-    * ``online_pca`` (Liang et al.): ``P ← qr(P + η H Hᵀ P / ‖H‖_F²)``, one Oja step per call,
-      started from ``qr(H Ω)`` with Gaussian ``Ω``; on a stationary stream it converges to the
-      top-``r`` subspace at the rate of power iteration on ``I + η HHᵀ/‖H‖²``.
+    * ``online_pca`` (Liang et al.): ``P ← qr(P + η H Hᵀ P / c)`` with ``c = ‖Hᵀ P‖_F² / r``,
+      one Oja step per call, started from ``qr(H Ω)`` with Gaussian ``Ω``; on a stationary
+      stream it converges to the top-``r`` subspace at the rate of subspace iteration on
+      ``I + η HHᵀ/c``.
     * ``sparse_rows`` (GRASS): ``r`` rows drawn with replacement with ``p_i ∝ ‖h_i‖²``; row
       ``i`` drawn ``c_i`` times gets scale ``√(c_i / (r p_i))``, so ``E[P Pᵀ] = I`` and
       ``project_back(project(G))`` is an unbiased estimate of ``G`` (not a projection).
@@ -582,7 +585,8 @@ class GradientProjector:
 
 
 def _oja(xp: ModuleType, H: Any, r: int, lr: float, P: Any, seed: int) -> Any:
-    """One Oja step ``P ← qr(P + η H Hᵀ P / ‖H‖_F²)``; started from ``qr(H Ω)``."""
+    """One Oja step ``P ← qr(P + η H Hᵀ P / c)``, ``c = ‖Hᵀ P‖_F² / r``; started from
+    ``qr(H Ω)``."""
     B, d, k = H.shape
     if P is None:
         gen = device_rng(seed, xp)
@@ -591,9 +595,12 @@ def _oja(xp: ModuleType, H: Any, r: int, lr: float, P: Any, seed: int) -> Any:
         if r > min(d, k):  # H Ω has rank ≤ k: fill the rest with a random orthonormal complement
             P = _qr_pos(xp, P + 1e-3 * gen.standard_normal((B, d, r), dtype=np.float64)
                         .astype(H.dtype))
-    nrm = xp.sum(H * H, axis=(-2, -1))
-    nrm = xp.where(nrm > 0, nrm, 1.0).astype(H.dtype)
-    step = xp.matmul(H, xp.matmul(_T(xp, H), P)) * (lr / nrm)[:, None, None]
+    HtP = xp.matmul(_T(xp, H), P)
+    # scale-free step: c is the mean energy per basis direction (the Rayleigh quotients), so
+    # η is relative to the captured spectrum whatever the gradient's scale or size
+    c = xp.sum(HtP * HtP, axis=(-2, -1)) / r
+    c = xp.where(c > 0, c, 1.0).astype(H.dtype)
+    step = xp.matmul(H, HtP) * (lr / c)[:, None, None]
     return _qr_pos(xp, P + step)
 
 

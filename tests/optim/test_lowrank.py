@@ -127,7 +127,8 @@ def test_online_pca_single_step_is_oja():
     p.project(G, 0)
     P0 = p.basis_matrix()
     p.project(G, 1)
-    ref = P0 + 0.5 * G @ (G.T @ P0) / np.sum(G * G)
+    GtP = G.T @ P0
+    ref = P0 + 0.5 * G @ GtP / (np.sum(GtP * GtP) / 2)
     Q = np.linalg.qr(ref)[0]
     np.testing.assert_allclose(p.basis_matrix() @ p.basis_matrix().T, Q @ Q.T, atol=1e-12)
 
