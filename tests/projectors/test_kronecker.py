@@ -281,3 +281,31 @@ def test_inputs_not_modified():
     kp.query(h)
     for a, b in [(A, A0), (W, W0), (U, U0), (c, c0), (h, h0)]:
         assert np.array_equal(a, b)
+
+
+def test_zero_and_broadcast_updates():
+    rng, A, W = _problem(15)
+    kp = KroneckerProjection(A, W)
+    h = rng.standard_normal(25)
+    before = kp.query(h)
+    kp.update(rng.standard_normal((5, 2)), 0.0)              # no change at all
+    assert np.allclose(kp.query(h), before, atol=1e-12)
+    U = np.linalg.qr(rng.standard_normal((5, 2)))[0]
+    kp.update(U, 0.1)                                        # scalar c for k = 2 columns
+    assert np.allclose(kp.W, W + 0.1 * U @ U.T)
+    ref = dense_P(A, kp.W, "w_kron_i") @ h
+    assert np.linalg.norm(kp.query(h) - ref) <= 1e-8 * np.linalg.norm(ref)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_singular_psd_W(form):
+    # W positive semidefinite but singular: P is still defined when B keeps full row rank
+    rng = np.random.default_rng(16)
+    n, m = 4, 6
+    A = rng.standard_normal((m, n * n))
+    W = np.diag([2.0, 1.0, 1.0, 0.0])
+    kp = KroneckerProjection(A, W, form=form)
+    kp.update(np.array([1.0, 1.0, 0.0, 0.0]) / np.sqrt(2), 0.3)
+    h = rng.standard_normal(n * n)
+    ref = dense_P(A, kp.W, form) @ h
+    assert np.linalg.norm(kp.query(h) - ref) <= 1e-8 * np.linalg.norm(ref)
