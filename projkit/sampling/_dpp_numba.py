@@ -209,9 +209,8 @@ def _full_scan(V, cols, r, t, norms, Q, w, coef, out_row, row_hash, counter, rto
     return last
 
 
-@nb.njit(cache=True, parallel=True)
-def projection_dpp_batch(V, key, n_samples, rtol, max_tries):  # pragma: no cover - compiled
-    """``n_samples`` projection-DPP samples for ``K = V Vᵀ`` (rows: samples, size ``r``)."""
+@nb.njit(cache=True)
+def _row_norms(V):
     N, r = V.shape
     norms = np.empty(N)
     for j in range(N):
@@ -219,21 +218,49 @@ def projection_dpp_batch(V, key, n_samples, rtol, max_tries):  # pragma: no cove
         for c in range(r):
             x += V[j, c] * V[j, c]
         norms[j] = x
+    return norms
+
+
+@nb.njit(cache=True)
+def _projection_one(V, norms, cdf, cols, scan, key, s, out_row, rtol, max_tries):
+    r = V.shape[1]
+    Q = np.empty((r, r))
+    w = np.empty(r)
+    rh = hash_row_nb(key, s)
+    if scan:
+        return _chain_one_scan(V, cols, r, norms, rh, out_row, Q, w, rtol)
+    coef = np.empty(r)
+    return _chain_one(V, cols, r, norms, cdf, rh, out_row, Q, w, coef, rtol, max_tries)
+
+
+@nb.njit(cache=True, parallel=True)
+def projection_dpp_batch(V, key, n_samples, rtol, max_tries):  # pragma: no cover - compiled
+    """``n_samples`` projection-DPP samples for ``K = V Vᵀ`` (rows: samples, size ``r``),
+    spread over threads; returns ``(out, status)`` (status: fallbacks used, -1 on failure)."""
+    N, r = V.shape
+    norms = _row_norms(V)
     cdf = np.cumsum(norms)
     cols = np.arange(r)
     scan = _use_scan(N, r)
     out = np.empty((n_samples, r), dtype=np.int64)
     status = np.zeros(n_samples, dtype=np.int64)
     for s in nb.prange(n_samples):
-        Q = np.empty((r, r))
-        w = np.empty(r)
-        coef = np.empty(r)
-        rh = hash_row_nb(key, s)
-        if scan:
-            status[s] = _chain_one_scan(V, cols, r, norms, rh, out[s], Q, w, rtol)
-        else:
-            status[s] = _chain_one(V, cols, r, norms, cdf, rh, out[s], Q, w, coef, rtol,
-                                   max_tries)
+        status[s] = _projection_one(V, norms, cdf, cols, scan, key, s, out[s], rtol, max_tries)
+    return out, status
+
+
+@nb.njit(cache=True)
+def projection_dpp_serial(V, key, n_samples, rtol, max_tries):  # pragma: no cover - compiled
+    """Same as :func:`projection_dpp_batch` on one thread (small batches: no thread start-up)."""
+    N, r = V.shape
+    norms = _row_norms(V)
+    cdf = np.cumsum(norms)
+    cols = np.arange(r)
+    scan = _use_scan(N, r)
+    out = np.empty((n_samples, r), dtype=np.int64)
+    status = np.zeros(n_samples, dtype=np.int64)
+    for s in range(n_samples):
+        status[s] = _projection_one(V, norms, cdf, cols, scan, key, s, out[s], rtol, max_tries)
     return out, status
 
 
@@ -274,6 +301,36 @@ def _select_k(log_lam, log_e, k, row_hash, cols):
     return r
 
 
+@nb.njit(cache=True)
+def _spectral_one(V, lam, log_lam, log_e, k, key, s, out_row, rtol, max_tries):
+    """One spectral sample into ``out_row``; returns ``(size, status)``."""
+    N, M = V.shape
+    rh = hash_row_nb(key, s)
+    cols = np.empty(M, dtype=np.int64)
+    if k < 0:
+        r = _select_bernoulli(lam, rh, cols)
+    else:
+        r = _select_k(log_lam, log_e, k, rh, cols)
+    if r == 0:
+        return 0, 0
+    norms = np.empty(N)
+    for j in range(N):
+        x = 0.0
+        for c in range(r):
+            y = V[j, cols[c]]
+            x += y * y
+        norms[j] = x
+    Q = np.empty((r, r))
+    w = np.empty(r)
+    if _use_scan(N, r):
+        st = _chain_one_scan(V, cols, r, norms, rh, out_row, Q, w, rtol)
+    else:
+        cdf = np.cumsum(norms)
+        coef = np.empty(r)
+        st = _chain_one(V, cols, r, norms, cdf, rh, out_row, Q, w, coef, rtol, max_tries)
+    return r, st
+
+
 @nb.njit(cache=True, parallel=True)
 def spectral_dpp_batch(V, lam, log_lam, log_e, k, key, n_samples, rtol,
                        max_tries):  # pragma: no cover - compiled
@@ -289,31 +346,25 @@ def spectral_dpp_batch(V, lam, log_lam, log_e, k, key, n_samples, rtol,
     sizes = np.zeros(n_samples, dtype=np.int64)
     status = np.zeros(n_samples, dtype=np.int64)
     for s in nb.prange(n_samples):
-        rh = hash_row_nb(key, s)
-        cols = np.empty(M, dtype=np.int64)
-        if k < 0:
-            r = _select_bernoulli(lam, rh, cols)
-        else:
-            r = _select_k(log_lam, log_e, k, rh, cols)
+        r, st = _spectral_one(V, lam, log_lam, log_e, k, key, s, out[s], rtol, max_tries)
         sizes[s] = r
-        if r == 0:
-            continue
-        norms = np.empty(N)
-        for j in range(N):
-            x = 0.0
-            for c in range(r):
-                y = V[j, cols[c]]
-                x += y * y
-            norms[j] = x
-        Q = np.empty((r, r))
-        w = np.empty(r)
-        if _use_scan(N, r):
-            status[s] = _chain_one_scan(V, cols, r, norms, rh, out[s], Q, w, rtol)
-        else:
-            cdf = np.cumsum(norms)
-            coef = np.empty(r)
-            status[s] = _chain_one(V, cols, r, norms, cdf, rh, out[s], Q, w, coef, rtol,
-                                   max_tries)
+        status[s] = st
+    return out, sizes, status
+
+
+@nb.njit(cache=True)
+def spectral_dpp_serial(V, lam, log_lam, log_e, k, key, n_samples, rtol,
+                        max_tries):  # pragma: no cover - compiled
+    """:func:`spectral_dpp_batch` on one thread (small batches)."""
+    N, M = V.shape
+    width = M if k < 0 else k
+    out = np.full((n_samples, max(width, 1)), -1, dtype=np.int64)
+    sizes = np.zeros(n_samples, dtype=np.int64)
+    status = np.zeros(n_samples, dtype=np.int64)
+    for s in range(n_samples):
+        r, st = _spectral_one(V, lam, log_lam, log_e, k, key, s, out[s], rtol, max_tries)
+        sizes[s] = r
+        status[s] = st
     return out, sizes, status
 
 

@@ -145,8 +145,11 @@ def _projection_dpp(V: Any, n_samples: int, key: int, xp: ModuleType) -> Any:
     if engine(xp) == "numba":
         from . import _dpp_numba
 
-        out, status = _dpp_numba.projection_dpp_batch(
-            np.ascontiguousarray(V), np.uint64(key), n_samples, _RTOL, _MAX_TRIES)
+        # threads pay off once the batch holds a few million flops of work
+        kern = (_dpp_numba.projection_dpp_batch if n_samples > 1 and n_samples * r**3 > 2e6
+                else _dpp_numba.projection_dpp_serial)
+        out, status = kern(np.ascontiguousarray(V), np.uint64(key), n_samples, _RTOL,
+                           _MAX_TRIES)
         if np.any(status < 0):
             raise np.linalg.LinAlgError("V: rank is below its column count")
     else:
@@ -328,10 +331,9 @@ def _spectral_dpp(U: Any, lam: Any, kind: str, n_samples: int, key: int,
     U = U[:, keep]
     mu = mu[keep]
     if engine(xp) == "numba":
-        from . import _dpp_numba
 
         empty = np.zeros((1, 1))
-        out, sizes, status = _dpp_numba.spectral_dpp_batch(
+        out, sizes, status = _spectral_kernel(n_samples)(
             np.ascontiguousarray(U), np.ascontiguousarray(mu), np.zeros(1), empty, -1,
             np.uint64(key), n_samples, _RTOL, _MAX_TRIES)
         if np.any(status < 0):
@@ -342,6 +344,12 @@ def _spectral_dpp(U: Any, lam: Any, kind: str, n_samples: int, key: int,
     rh = _dpp_xp.row_hashes(xp, key, n_samples)
     mask = _dpp_xp.select_bernoulli(xp, mu, rh)
     return _chain_masked(xp, U, mask, rh)
+
+
+def _spectral_kernel(n_samples: int) -> Any:
+    from . import _dpp_numba
+
+    return _dpp_numba.spectral_dpp_batch if n_samples > 1 else _dpp_numba.spectral_dpp_serial
 
 
 def _log_esp(log_lam: np.ndarray, k: int) -> np.ndarray:
@@ -373,9 +381,8 @@ def _k_dpp(U: Any, lam: Any, kind: str, k: int, n_samples: int, key: int,
         log_lam = np.log(lam_h)
     log_e = _log_esp(log_lam, k)
     if engine(xp) == "numba":
-        from . import _dpp_numba
 
-        out, _, status = _dpp_numba.spectral_dpp_batch(
+        out, _, status = _spectral_kernel(n_samples)(
             np.ascontiguousarray(U), lam_h, log_lam, log_e, k, np.uint64(key), n_samples,
             _RTOL, _MAX_TRIES)
         if np.any(status < 0):
