@@ -128,10 +128,12 @@ def deepwalk_scores(E, labels, ratios, shuffles, C=0.1):
 
 
 def timed(fn, *args, **kwargs):
+    """(result, wall seconds, process CPU seconds over all threads)."""
     gc.collect()
+    c = time.process_time()
     t = time.perf_counter()
     out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t
+    return out, time.perf_counter() - t, time.process_time() - c
 
 
 def peak_bytes(fn, *args, **kwargs):
@@ -142,6 +144,31 @@ def peak_bytes(fn, *args, **kwargs):
     tracemalloc.stop()
     del out
     return peak
+
+
+def rss_delta(which, dim):
+    """Peak-RSS growth (MiB) of one embedding computed in a fresh subprocess (Linux ru_maxrss);
+    catches every allocation, including those tracemalloc does not see (Numba's)."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, str(HERE), "--_rss", which, "--dim", str(dim)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _rss_child(which, dim):
+    import resource
+
+    A = sp.csr_matrix(scipy.io.loadmat(DATA / "blogcatalog.mat")["network"])
+    if which == "ours":
+        projkit.fastrp(sp.random(20, 20, density=0.2, format="csr", rng=0), 8, rng=0, **SETTINGS)
+    gc.collect()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    E = (projkit.fastrp(A, dim, rng=0, **SETTINGS) if which == "ours"
+         else reference_fastrp(A, dim, seed=0, **SETTINGS))
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    del E
+    print((after - before) / 1024)
 
 
 def random_graph(n, m, seed=0):
@@ -168,7 +195,12 @@ def main(argv=None):
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--scale-nodes", type=int, default=10**6)
     ap.add_argument("--scale-edges", type=int, default=10**7)
+    ap.add_argument("--ratios", type=float, nargs="+", help="training ratios (override)")
+    ap.add_argument("--shuffles", type=int, help="shuffles per ratio (override)")
+    ap.add_argument("--_rss", choices=["ours", "ref"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args._rss:
+        return _rss_child(args._rss, args.dim)
 
     mat = scipy.io.loadmat(DATA / "blogcatalog.mat")
     A = sp.csr_matrix(mat["network"])
@@ -184,23 +216,29 @@ def main(argv=None):
     # --- speed (interleaved) and memory
     t_ours, t_ref = [], []
     for _ in range(args.repeats):
-        t_ours.append(timed(ours)[1])
-        t_ref.append(timed(ref)[1])
-    mo, mr = statistics.median(t_ours), statistics.median(t_ref)
+        t_ours.append(timed(ours)[1:])
+        t_ref.append(timed(ref)[1:])
+    mo, mr = (statistics.median(t[0] for t in ts) for ts in (t_ours, t_ref))
+    co, cr = (statistics.median(t[1] for t in ts) for ts in (t_ours, t_ref))
     po, pr = peak_bytes(ours), peak_bytes(ref)
-    print(f"\nspeed, median of {args.repeats} interleaved runs (dim {args.dim}):")
-    print(f"  projkit.fastrp      {mo:8.3f} s")
-    print(f"  reference (sklearn) {mr:8.3f} s")
-    print(f"  ratio ref/ours      {mr / mo:8.2f}x  (target >= 3x)")
-    print("peak memory (tracemalloc):")
-    print(f"  projkit.fastrp      {po / 2**20:8.1f} MiB")
-    print(f"  reference (sklearn) {pr / 2**20:8.1f} MiB")
-    print(f"  ratio ours/ref      {po / pr:8.2f}   (target <= 0.5)")
+    ro, rr = rss_delta("ours", args.dim), rss_delta("ref", args.dim)
+    print(f"\nspeed, median of {args.repeats} interleaved runs (dim {args.dim}); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:")
+    print(f"  {'':20s} {'wall s':>8s} {'CPU s':>8s}")
+    print(f"  projkit.fastrp      {mo:8.3f} {co:8.3f}")
+    print(f"  reference (sklearn) {mr:8.3f} {cr:8.3f}")
+    print(f"  ratio ref/ours      {mr / mo:7.2f}x {cr / co:7.2f}x  (target >= 3x)")
+    print(f"peak memory, MiB:     {'tracemalloc':>11s} {'RSS growth':>10s}")
+    print(f"  projkit.fastrp      {po / 2**20:11.1f} {ro:10.1f}")
+    print(f"  reference (sklearn) {pr / 2**20:11.1f} {rr:10.1f}")
+    print(f"  ratio ours/ref      {po / pr:11.2f} {ro / rr:10.2f}   (target <= 0.5)")
 
     # --- quality
     if not args.skip_quality:
         ratios = (0.1, 0.5, 0.9) if args.quick else tuple(np.round(np.arange(1, 10) / 10, 1))
         shuffles = 2 if args.quick else 5
+        ratios = tuple(args.ratios) if args.ratios else ratios
+        shuffles = args.shuffles or shuffles
         E_ours, E_ref = ours(), ref()
         print(f"\nDeepWalk protocol: liblinear C=0.1, {shuffles} shuffles; "
               "Micro-F1 / Macro-F1 (target at 10 %: >= 0.37 / >= 0.22)")
@@ -214,13 +252,15 @@ def main(argv=None):
 
     # --- scale
     if not args.skip_scale:
-        S, t_gen = timed(random_graph, args.scale_nodes, args.scale_edges)
+        S, t_gen, _ = timed(random_graph, args.scale_nodes, args.scale_edges)
         print(f"\nrandom graph: {S.shape[0]} nodes, {S.nnz // 2} undirected edges "
               f"(built in {t_gen:.1f} s)")
         run = lambda: projkit.fastrp(S, 128, rng=0, **SETTINGS)
-        times = [timed(run)[1] for _ in range(max(1, min(3, args.repeats)))]
-        print(f"  projkit.fastrp dim 128: median {statistics.median(times):.2f} s over "
-              f"{len(times)} runs (target <= 30 s)")
+        times = [timed(run)[1:] for _ in range(max(1, min(3, args.repeats)))]
+        wall = statistics.median(t[0] for t in times)
+        cpu = statistics.median(t[1] for t in times)
+        print(f"  projkit.fastrp dim 128: median wall {wall:.2f} s, CPU {cpu:.2f} s over "
+              f"{len(times)} runs (target <= 30 s); load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

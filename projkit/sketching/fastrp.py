@@ -111,29 +111,31 @@ def fastrp(
     Notes
     -----
     With ``S`` the adjacency, ``d = S 1`` the (weighted out-)degrees, ``A = D^{-1} S`` (or
-    ``A = S``), ``L = diag(d^beta)`` and ``R`` an ``n x dim`` very sparse random projection,
+    ``A = S``), ``L = diag(d^beta)``, ``R`` an ``n x dim`` very sparse random projection and
+    ``V = L R`` the initial vectors,
 
     .. math::
 
-        N_1 = A L R, \qquad N_i = A N_{i-1}\ (i = 2..k), \qquad
-        E = \sum_{i=1}^k \alpha_i \,\mathrm{nrm}(N_i) \;+\; \sigma\,\mathrm{nrm}(L R),
+        N_1 = A V, \qquad N_i = A N_{i-1}\ (i = 2..k), \qquad
+        E = \sum_{i=1}^k \alpha_i \,\mathrm{nrm}(N_i) \;+\; \sigma\,\mathrm{nrm}(V),
 
     where ``nrm`` scales every row to unit L2 norm (rows that are zero stay zero; it is the
     identity when ``normalize=False``) and ``sigma`` is ``self_influence``. This is the
-    reference implementation's arithmetic: the powers propagate unnormalized and are
-    normalized when summed. A node with zero degree has a zero row in ``A`` (no division by
-    zero) and the scale ``1`` in ``L`` (as in GDS), so an isolated node's embedding is zero
-    unless ``self_influence > 0``.
+    paper's and the reference implementation's arithmetic: the powers propagate unnormalized
+    and are normalized when summed (GDS instead propagates the normalized ``nrm(N_{i-1})``,
+    which differs when degrees vary). A node with zero degree has a zero row in ``A`` (no
+    division by zero) and the scale ``1`` in ``L`` (as in GDS), so an isolated node's
+    embedding is zero unless ``self_influence > 0``.
 
-    ``R`` is ``S_R^T`` for ``S_R = sketch_operator(n, dim, method="sparse", density=s^{-1})``:
+    ``R`` is ``S_R^T`` for ``S_R = sketch_operator(n, dim, method="sparse", density=1/s)``:
     its entries are ``±sqrt(s / dim)`` with probability ``1/(2s)`` each and 0 otherwise. Li
     et al. write ``±sqrt(s)``; the constant ``1/sqrt(dim)`` (which gives every row of ``R``
     unit expected squared norm, as in GDS) cancels under ``nrm`` and only rescales ``E``
     otherwise. The paper's ``L = diag((d/2m)^beta)`` differs from ``diag(d^beta)`` by the
     constant ``(2m)^{-beta}``, which cancels the same way. With ``features = F`` the initial
-    vectors are ``[L R_base, F P]`` (``P`` an ``f x round(ratio·dim)`` very sparse projection
-    of density ``1/sqrt(f)``), exactly as GDS builds them; the degree scale applies to the
-    random part only.
+    vectors are ``V = [L R_base, F P]`` (``P`` an ``f x round(ratio·dim)`` very sparse
+    projection of density ``1/sqrt(f)``, ``R_base`` the remaining columns), as GDS builds
+    them: the degree scale applies to the random part only.
 
     The cost is ``k`` products of the sparse ``A`` with an ``n x dim`` block, i.e.
     ``O(k · nnz(S) · dim)`` time and three ``n x dim`` blocks of memory.
