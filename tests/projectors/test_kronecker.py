@@ -309,3 +309,30 @@ def test_singular_psd_W(form):
     h = rng.standard_normal(n * n)
     ref = dense_P(A, kp.W, form) @ h
     assert np.linalg.norm(kp.query(h) - ref) <= 1e-8 * np.linalg.norm(ref)
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("mode", ["exact", "sketched"])
+def test_generic_gpu_code_path_on_cpu(monkeypatch, form, mode):
+    # there is no GPU in CI: run the branches written for CuPy (plain xp.linalg, full M,
+    # refactor instead of the Numba up/downdate) on NumPy arrays
+    from projkit.projectors import kronecker as K
+
+    monkeypatch.setattr(K, "is_numpy_namespace", lambda xp: False)
+    monkeypatch.setattr(K, "is_cupy_namespace", lambda xp: True)
+    rng, A, W = _problem(17)
+    kp = KroneckerProjection(A, W, form=form, mode=mode, eps=0.05 if mode == "sketched" else None)
+    for t in range(6):
+        U, c = _random_update(rng, kp.W, 1 + t % 2, scale=0.1)
+        kp.update(U, c)
+    kp._force = "defer"
+    U, c = _random_update(rng, kp.W, 1, scale=0.1)
+    kp.update(U, c)
+    H = rng.standard_normal((25, 2))
+    err = np.linalg.norm(kp.query(H) - dense_P(A, kp.W, form) @ H, axis=0)
+    assert np.all(err <= (kp.error_bound + 1e-8) * np.linalg.norm(H, axis=0))
+    L = np.linalg.cholesky(W)
+    u = rng.standard_normal((5, 2))
+    assert np.allclose(K._cholesky_update(np, L, u, 1.0), np.linalg.cholesky(W + u @ u.T))
+    with pytest.raises(np.linalg.LinAlgError):
+        K._cholesky_update(np, np.eye(2), np.array([[0.0], [2.0]]), -1.0)
