@@ -661,7 +661,9 @@ class SVDUpdater:
     # -- updates ----------------------------------------------------------------------------
 
     def _check_update(self, E: Any, name: str) -> Any:
-        E, xp = check_array(E, name=name, dtype=self._dtype)
+        E, xp = check_array(E, name=name)
+        if np.dtype(str(E.dtype)) != self._dtype:
+            E = E.astype(self._dtype)
         if xp.__name__.split(".")[-1] != self._xp.__name__.split(".")[-1]:
             raise TypeError(f"{name}: the factorization lives in {self._xp.__name__}, got "
                             f"{xp.__name__} input; move it to one library first")
