@@ -84,7 +84,7 @@ def _sq_norms(vectors: Any, lapack: bool, xp: ModuleType) -> Any:
     return xp.concatenate(out, axis=-1)
 
 
-def _build_T(Vb: Any, tau_b: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
+def _build_T(Vb: Any, tau_b: Any, S: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
     """Compact WY factor of one block: ``H_0 ... H_{nb-1} = I - V_b T V_b^T``.
 
     ``T^{-1} = diag(1/tau) + striu(V_b^T V_b)`` (the UT transform); a reflector with
@@ -95,18 +95,27 @@ def _build_T(Vb: Any, tau_b: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
     if bool(xp.any(zero)):
         Vb = xp.where(zero[..., None, :], 0.0, Vb).astype(Vb.dtype)
         tau_b = xp.where(zero, 1.0, tau_b).astype(Vb.dtype)
-    S = _mT(Vb) @ Vb
+        S = _mT(Vb) @ Vb
     nb = S.shape[-1]
     Tinv = xp.triu(S, 1) + _eye_like(xp, nb, nb, S) * (1.0 / tau_b)[..., None, :]
     T = xp.triu(xp.linalg.inv(Tinv))
     return Vb, T, S
 
 
-class _Blocks:
-    """Lazily built, cached compact-WY blocks ``(row0, V_b, T_b, S_b, tau_b)`` of a product."""
+def _first_bad(mask: Any, xp: ModuleType) -> int:
+    """Index of the first reflector (last axis) flagged in any batch entry."""
+    flat = xp.reshape(mask, (-1, mask.shape[-1])).any(axis=0)
+    return int(xp.nonzero(flat)[0][0])
 
-    def __init__(self, vectors: Any, tau: Any, lapack: bool, xp: ModuleType, block: int):
+
+class _Blocks:
+    """Compact-WY blocks ``(row0, V_b, T_b, S_b, tau_b)`` of a product, built on first use and
+    cached; building a block validates its vectors (and ``tau``) and computes its ``tau``."""
+
+    def __init__(self, vectors: Any, tau: Any, lapack: bool, xp: ModuleType, block: int,
+                 check_finite: bool = True):
         self.vectors, self.tau, self.lapack, self.xp, self.block = vectors, tau, lapack, xp, block
+        self.check_finite = check_finite
         self._cache: dict[tuple[int, int], tuple[int, Any, Any, Any, Any]] = {}
 
     def ranges(self, m: int) -> list[tuple[int, int]]:
@@ -116,28 +125,80 @@ class _Blocks:
         key = (j0, j1)
         hit = self._cache.get(key)
         if hit is None:
-            row0, Vb = _block_vectors(self.vectors, j0, j1, self.lapack, self.xp)
-            tau_b = self.tau[..., j0:j1]
-            Vb, T, S = _build_T(Vb, tau_b, self.xp)
+            xp = self.xp
+            row0, Vb = _block_vectors(self.vectors, j0, j1, self.lapack, xp)
+            S = _mT(Vb) @ Vb
+            sq = xp.diagonal(S, axis1=-2, axis2=-1)  # ||v_i||^2, NaN/inf propagate
+            if self.check_finite and not bool(xp.all(xp.isfinite(sq))):
+                j = j0 + _first_bad(~xp.isfinite(sq), xp)
+                raise ValueError(
+                    f"vectors: contains NaN or inf (or ||v||^2 overflows) in column {j}, "
+                    "which defines a reflector"
+                )
+            if not self.lapack and bool(xp.any(sq == 0)):
+                j = j0 + _first_bad(sq == 0, xp)
+                raise ValueError(
+                    f"vectors: column {j} is zero; a Householder vector must be nonzero "
+                    "(convention='full')"
+                )
+            if self.tau is None:
+                tau_b = (2.0 / sq).astype(Vb.dtype)
+            else:
+                tau_b = self.tau[..., j0:j1]
+                # an orthogonal reflector has tau = 0 or tau = 2 / ||v||^2
+                tol = 20.0 * float(np.sqrt(np.finfo(Vb.dtype).eps))
+                bad = (tau_b != 0) & (xp.abs(tau_b * sq - 2.0) > tol)
+                if bool(xp.any(bad)):
+                    j = j0 + _first_bad(bad, xp)
+                    raise ValueError(
+                        f"tau: entry {j} makes H_{j} non-orthogonal; expected 0 or "
+                        f"2/||v_{j}||^2 (as geqrf returns), got a value off by more than rounding"
+                    )
+            Vb, T, S = _build_T(Vb, tau_b, S, xp)
             hit = (row0, Vb, T, S, tau_b)
             self._cache[key] = hit
         return hit
+
+    def all_tau(self) -> Any:
+        """``tau`` of every reflector (given, or ``2 / ||v_i||^2``)."""
+        if self.tau is None:
+            sq = _sq_norms(self.vectors, self.lapack, self.xp)
+            self.tau = (2.0 / sq).astype(self.vectors.dtype)
+        return self.tau
 
 
 def _apply(blocks: _Blocks, m: int, n: int, c0: int, c1: int, X: Any) -> Any:
     """``Q[:, c0:c1] @ X`` = ``Q @ [0; X; 0]`` with the first ``m`` reflectors (the others are
     the identity on those columns)."""
     xp = blocks.xp
-    shape = (*X.shape[:-2], n, X.shape[-1])
-    Y = xp.zeros(shape, dtype=X.dtype)
-    Y[..., c0:c1, :] = X
-    lo, hi = c0, c1  # rows of Y that may be nonzero
-    for j0, j1 in reversed(blocks.ranges(m)):
+    batch = np.broadcast_shapes(tuple(blocks.vectors.shape[:-2]), tuple(X.shape[:-2]))
+    shape = (*batch, n, X.shape[-1])
+    ranges = blocks.ranges(m)
+    j0, j1 = ranges[-1]
+    row0, Vb, T, _, _ = blocks.get(j0, j1)
+    a = max(c0, row0)
+    if a < c1:
+        # first block on [0; X; 0] without forming it: V_b^T reads only the rows of X, and the
+        # result is -V_b W plus X added into its rows (one GEMM output, no zero fill)
+        W = T @ (_mT(Vb[..., a - row0 : c1 - row0, :]) @ X[..., a - c0 :, :])
+        Z = Vb @ (-W)
+        if row0 == 0 and Z.shape == shape:
+            Y = Z
+        else:
+            Y = xp.zeros(shape, dtype=X.dtype)
+            Y[..., row0:, :] = Z
+        Y[..., c0:c1, :] += X
+        lo, hi = min(c0, row0), n
+    else:
+        Y = xp.zeros(shape, dtype=X.dtype)
+        Y[..., c0:c1, :] = X
+        lo, hi = c0, c1
+    for j0, j1 in reversed(ranges[:-1]):
         row0, Vb, T, _, _ = blocks.get(j0, j1)
         a, b = max(lo, row0), hi
         if a >= b:
             continue  # Y vanishes on every row this block reads: it acts as the identity
-        # V_b^T Y only over the rows where Y can be nonzero (the zero rows of [0; X; 0])
+        # V_b^T Y only over the rows where Y can be nonzero
         W = T @ (_mT(Vb[..., a - row0 : b - row0, :]) @ Y[..., a:b, :])
         Y[..., row0:, :] -= Vb @ W
         lo, hi = min(lo, row0), n
@@ -147,6 +208,8 @@ def _apply(blocks: _Blocks, m: int, n: int, c0: int, c1: int, X: Any) -> Any:
 def _apply_t(blocks: _Blocks, m: int, c0: int, c1: int, Y: Any) -> Any:
     """``Q[:, c0:c1]^T @ Y`` = rows ``c0:c1`` of ``H_m ... H_1 Y``."""
     ranges = blocks.ranges(m)
+    batch = np.broadcast_shapes(tuple(blocks.vectors.shape[:-2]), tuple(Y.shape[:-2]))
+    Y = blocks.xp.broadcast_to(Y, (*batch, *Y.shape[-2:]))
     Z = Y
     copied = False
     for idx, (j0, j1) in enumerate(ranges):
@@ -295,8 +358,17 @@ class HouseholderProjector:
     convention : {"lapack", "full"}
         How ``vectors`` is read (see above).
     check_finite : bool
-        Reject NaN/inf in the entries of ``vectors`` that are read (found while computing the
-        norms, so it costs nothing extra) and in ``tau``.
+        Reject NaN/inf in ``tau`` and in the entries of ``vectors`` that are read.
+
+    Raises
+    ------
+    ValueError
+        For ``k > n``, ``rank`` outside ``[1, n]``, a zero vector (``convention="full"``), NaN
+        or inf, or a ``tau`` that is not ``0`` or ``2/||v_i||^2``. Only the reflectors that act
+        on ``U`` (the first ``min(k, rank)`` with LAPACK storage, all ``k`` otherwise) are
+        read at construction — that is what makes building ``U`` ``O(n r^2)`` rather than
+        ``O(nk)``; the others are read, checked and cached the first time the
+        :attr:`orthogonal_complement` needs them.
 
     Attributes
     ----------
@@ -376,24 +448,9 @@ class HouseholderProjector:
                 f"vectors: expected at most n = {n} reflectors (k <= n columns), got k = {k}"
             )
         rank = check_size(rank, name="rank", upper=n, upper_name=f"the dimension n = {n}")
-        lapack = convention == "lapack"
-        sq = _sq_norms(V, lapack, xp)  # one read of the entries that define the reflectors
-        if check_finite and not bool(xp.all(xp.isfinite(sq))):
-            raise ValueError(
-                "vectors: contains NaN or inf (or ||v_i||^2 overflows) in the entries that "
-                "define the reflectors"
-            )
-        if not lapack:
-            zero = xp.nonzero(xp.reshape(sq == 0, (-1, k)).any(axis=0))[0]
-            if zero.size:
-                raise ValueError(
-                    f"vectors: column {int(zero[0])} is zero; a Householder vector must be "
-                    "nonzero (convention='full')"
-                )
-        if tau is None:
-            t = (2.0 / sq).astype(V.dtype)
-        else:
-            t, xp_t = check_array(
+        t = None
+        if tau is not None:
+            t, _ = check_array(
                 tau, name="tau", ndim=V.ndim - 1, accept_sparse=False, dtype=V.dtype,
                 finite=check_finite,
             )
@@ -402,21 +459,13 @@ class HouseholderProjector:
                 raise ValueError(
                     f"tau: expected shape {tuple(V.shape[:-2]) + (k,)}, got {tuple(t.shape)}"
                 )
-            # an orthogonal reflector has tau = 0 or tau = 2 / ||v||^2
-            tol = 10.0 * float(np.sqrt(np.finfo(V.dtype).eps))
-            bad = (t != 0) & (xp.abs(t * sq - 2.0) > 2.0 * tol)
-            if bool(xp.any(bad)):
-                j = int(xp.nonzero(xp.reshape(bad, (-1, k)).any(axis=0))[0][0])
-                raise ValueError(
-                    f"tau: entry {j} makes H_{j} non-orthogonal; expected 0 or 2/||v_{j}||^2 "
-                    "(as geqrf returns), got a value off by more than rounding"
-                )
-        self._init(V, t, rank, convention, xp, (0, rank))
+        blocks = _Blocks(V, t, convention == "lapack", xp, _BLOCK, check_finite)
+        self._init(V, t, rank, convention, xp, (0, rank), blocks)
+        self._prepare()
 
     def _init(self, V: Any, tau: Any, rank: int, convention: str, xp: ModuleType,
               cols: tuple[int, int], blocks: _Blocks | None = None) -> None:
         self.vectors = V
-        self.tau = tau
         self.convention = convention
         self.n, self.k = int(V.shape[-2]), int(V.shape[-1])
         self.rank = int(rank)
@@ -424,6 +473,17 @@ class HouseholderProjector:
         self._xp = xp
         self._cols = cols
         self._blocks = blocks or _Blocks(V, tau, convention == "lapack", xp, _BLOCK)
+
+    def _prepare(self) -> HouseholderProjector:
+        """Build (and so validate) the WY blocks of the reflectors that act on these columns."""
+        for j0, j1 in self._blocks.ranges(self._m):
+            self._blocks.get(j0, j1)
+        return self
+
+    @property
+    def tau(self) -> Any:
+        """The scalar factors ``tau_i`` (as given, else ``2 / ||v_i||^2``, computed on use)."""
+        return self._blocks.all_tau()
 
     @classmethod
     def _trusted(cls, V: Any, tau: Any, rank: int, convention: str, xp: ModuleType,
@@ -561,9 +621,9 @@ class HouseholderProjector:
         c0, c1 = self._cols
         cols = (c1, self.n) if c0 == 0 else (0, c0)
         return type(self)._trusted(
-            self.vectors, self.tau, cols[1] - cols[0], self.convention, self._xp, cols,
+            self.vectors, self._blocks.tau, cols[1] - cols[0], self.convention, self._xp, cols,
             self._blocks,
-        )
+        )._prepare()
 
     @property
     def T(self) -> _Transposed:
@@ -597,9 +657,10 @@ class HouseholderProjector:
         cache = self.__dict__.setdefault("_dtype_cache", {})
         key = np.dtype(dtype).str
         if key not in cache:
+            t = self._blocks.tau
             cache[key] = type(self)._trusted(
-                self.vectors.astype(dtype), self.tau.astype(dtype), self.rank, self.convention,
-                self._xp, self._cols,
+                self.vectors.astype(dtype), None if t is None else t.astype(dtype),
+                self.shape[1], self.convention, self._xp, self._cols,
             )
         return cache[key]
 

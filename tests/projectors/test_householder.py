@@ -178,6 +178,13 @@ def test_batched_vectors_match_loop():
         np.testing.assert_allclose(UX[i], Pi @ X[i], atol=1e-14)
         np.testing.assert_allclose(UtY[i], Pi.T @ Y[i], atol=1e-14)
         np.testing.assert_allclose(gV[i], Pi.vjp(G[i]), atol=1e-13)
+    # a batch of projectors applied to one operand, and one projector to a batch of operands
+    np.testing.assert_allclose(P @ X[0], np.stack([U[i] @ X[0] for i in range(3)]), atol=1e-13)
+    np.testing.assert_allclose(P.T @ Y[0], np.stack([U[i].T @ Y[0] for i in range(3)]),
+                               atol=1e-13)
+    P0 = HouseholderProjector(V[0], 4)
+    np.testing.assert_allclose(P0 @ X, U[0] @ X, atol=1e-13)
+    np.testing.assert_allclose(P0.T @ Y, np.swapaxes(U[0], 0, 1) @ Y, atol=1e-13)
 
 
 def test_inputs_not_modified():
@@ -376,8 +383,18 @@ def test_errors():
         HouseholderProjector(V, 2, tau=np.ones(4) * 0.1)
     bad = V.copy()
     bad[1, 0] = np.nan
-    with pytest.raises(ValueError, match=r"vectors: contains NaN"):
+    with pytest.raises(ValueError, match=r"vectors: contains NaN or inf .* column 0"):
         HouseholderProjector(bad, 2)
+    bad = V.copy()
+    bad[4, 3] = np.inf  # a reflector that only acts on the complement: checked when used
+    P = HouseholderProjector(bad, 2)
+    with pytest.raises(ValueError, match=r"vectors: contains NaN or inf .* column 3"):
+        _ = P.orthogonal_complement
+    with pytest.raises(ValueError, match=r"vectors: contains NaN or inf .* column 3"):
+        HouseholderProjector(bad, 2, convention="full")
+    bad[0, 3] = np.nan  # above the diagonal: not read with LAPACK storage
+    bad[4, 3] = 1.0
+    HouseholderProjector(bad, 4).matrix()
     with pytest.raises(ValueError, match=r"vectors: expected a 2-D"):
         HouseholderProjector(np.ones(5), 2)
     P = HouseholderProjector(V, 2)
