@@ -753,12 +753,17 @@ class KroneckerProjection:
         if float(xp.max(xp.abs(out))) > 100 * self._n * _eps(self._dtype) * scale:
             return math.inf                                  # W left range(W̃)
         if self.form == "w_kron_i":
-            delta = _spectral_norm(xp, D @ self._Wf_pinv)
+            F = D @ self._Wf_pinv
         else:
-            S = self._sqrt_from_eig(*eig, 0.5)
-            tau = _spectral_norm(xp, S @ self._Wf_pinv_sqrt - self._Wf_proj)
-            delta = 2 * tau + tau * tau
-        return delta / (1 - delta) if delta < 1 else math.inf
+            F = self._sqrt_from_eig(*eig, 0.5) @ self._Wf_pinv_sqrt - self._Wf_proj
+
+        def bound(t: float) -> float:
+            delta = t if self.form == "w_kron_i" else 2 * t + t * t
+            return delta / (1 - delta) if delta < 1 else math.inf
+
+        # ‖F‖₂ ≤ ‖F‖_F: the O(n²) Frobenius bound settles most lazy steps without an SVD
+        b = bound(float(xp.linalg.norm(F)))
+        return b if b <= self.eps else bound(_spectral_norm(xp, F))
 
     # ------------------------------------------------------------------ query
     def query(self, h: Any) -> Any:
