@@ -117,7 +117,8 @@ def _pivoted_qr_r(xp: ModuleType, W: Any, k: int) -> tuple[Any, Any]:
     if is_numpy_namespace(xp):
         import scipy.linalg as sla
 
-        R, piv = sla.qr(W, mode="r", pivoting=True, check_finite=False)
+        with _rsvd_mod._serial(xp):  # geqp3 is BLAS-2 bound: threads only add contention
+            R, piv = sla.qr(W, mode="r", pivoting=True, check_finite=False)
         return R[:k], piv
     W = xp.array(W, copy=True)
     mW, n = W.shape
@@ -294,13 +295,21 @@ def cur(
 # interpolative decomposition
 
 
-def _id_body(xp: ModuleType, A: Any, rank: int, method: str, oversample: int, gen: Any) -> ID:
+def _id_body(xp: ModuleType, A: Any, rank: int, method: str, oversample: int, n_iter: int,
+             gen: Any) -> ID:
     m, n = A.shape
     if method == "randomized":
         ell = min(rank + oversample, m)
         rdt = np.float32 if np.dtype(A.dtype) in (np.float32, np.complex64) else np.float64
-        Omega = gen.standard_normal((m, ell), dtype=rdt)
-        W = _conjT(xp, _dense(_conjT(xp, A) @ Omega.astype(A.dtype)))  # Ωᵀ A  (ℓ × n)
+        op = _rsvd_mod._Operand(A, xp, np.dtype(A.dtype), adjoint=False,
+                                kind="sparse" if is_sparse(A) else "dense")
+        Omega = gen.standard_normal((m, ell), dtype=rdt).astype(A.dtype)
+        Wh = op.rmatmat(Omega)  # Wᴴ = Aᴴ Ω, W = Ωᴴ A (ℓ × n) is a linear sketch of A's rows
+        for _ in range(n_iter):  # W = Qᴴ A with Q = orth(A Wᴴ): still a linear sketch S A
+            with _rsvd_mod._serial(xp):
+                Q = _rsvd_mod._orth(xp, op.matmat(Wh))
+            Wh = op.rmatmat(Q)
+        W = _conjT(xp, Wh)
     else:
         W = _dense(A)
     R, piv = _pivoted_qr_r(xp, W, rank)
@@ -325,7 +334,8 @@ def _solve_upper(xp: ModuleType, R11: Any, R12: Any) -> Any:
         if is_numpy_namespace(xp):
             import scipy.linalg as sla
 
-            return sla.solve_triangular(R11, R12, lower=False, check_finite=False)
+            with _rsvd_mod._serial(xp):
+                return sla.solve_triangular(R11, R12, lower=False, check_finite=False)
         return xp.linalg.solve(R11, R12)
     return _pinv_svd(xp, R11) @ R12
 
@@ -336,6 +346,7 @@ def interpolative(
     *,
     method: str = "randomized",
     oversample: int = 10,
+    n_iter: int = 1,
     rng: Any = None,
 ) -> ID:
     """Column interpolative decomposition ``A ≈ A[:, cols] @ Z`` (``Z[:, cols] = I``).
@@ -351,6 +362,10 @@ def interpolative(
         ``rank + oversample`` rows (Martinsson, Rokhlin & Tygert), ``O(mn·(k+p))`` in one pass.
     oversample : int, default 10
         Extra sketch rows for "randomized".
+    n_iter : int, default 1
+        Power iterations for "randomized": the sketch becomes ``Qᴴ A`` with
+        ``Q = orth((AAᴴ)^q A Ω)``, still a linear sketch of the rows of ``A`` (one iteration
+        brings the error close to the deterministic pivoted QR on slowly decaying spectra).
     rng : None, int or numpy.random.Generator
         SPEC-7 random source.
 
@@ -390,8 +405,9 @@ def interpolative(
     if method not in ("randomized", "qr"):
         raise ValueError(f"method: expected 'randomized' or 'qr', got {method!r}")
     oversample = check_positive_int(oversample, name="oversample", low=0)
+    n_iter = check_positive_int(n_iter, name="n_iter", low=0)
     gen = device_rng(rng, op.xp)
-    res = _id_body(op.xp, op.A, rank, method, oversample, gen)
+    res = _id_body(op.xp, op.A, rank, method, oversample, n_iter, gen)
     if back(res.Z) is res.Z:
         return res
     return ID(back(res.C), back(res.Z), back(res.cols))
