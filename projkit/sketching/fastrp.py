@@ -413,8 +413,10 @@ def _initial_vectors(F: Any, n: int, dim: int, key: int, deg: Any, *, xp: Module
         f = F.shape[1]
         P = _projection(f, prop, min(1.0, 1.0 / math.sqrt(f)), _feature_key(key), dtype, xp)
         # F P = (P^T F^T)^T with the sparse P^T on the left: works for dense and sparse F
-        FP = (P.T.tocsr() @ F.T).T
-        blocks.append(smod.csr_matrix(FP.astype(dtype)))
+        FP = (P.T.tocsr() @ F.T).T.astype(dtype)
+        if not is_sparse(FP):
+            FP = xp.ascontiguousarray(FP)
+        blocks.append(smod.csr_matrix(FP))
     if len(blocks) == 1:
         return smod.csr_matrix(blocks[0], dtype=dtype)
     return smod.csr_matrix(smod.hstack(blocks), dtype=dtype)
@@ -423,7 +425,8 @@ def _initial_vectors(F: Any, n: int, dim: int, key: int, deg: Any, *, xp: Module
 def _scale_rows(M: Any, scale: Any, xp: ModuleType) -> Any:
     """``diag(scale) @ M`` for CSR ``M`` (a new matrix; SciPy and CuPyX alike)."""
     M = M.tocsr().copy()
-    rows = xp.repeat(xp.arange(M.shape[0]), xp.diff(M.indptr).astype(xp.int64))
+    # the row of every stored entry (searchsorted: the same on NumPy and CuPy)
+    rows = xp.searchsorted(M.indptr, xp.arange(M.nnz), side="right") - 1
     M.data *= scale[rows].astype(M.dtype)
     return M
 
