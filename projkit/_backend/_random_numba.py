@@ -8,7 +8,6 @@ import numpy as np
 
 from .random import _GAMMA, _GAMMA2, _INV_2_32, _INV_2_53, _M1, _M2, _TWO_PI
 
-
 _M1_U = np.uint64(_M1)
 _M2_U = np.uint64(_M2)
 _G_U = np.uint64(_GAMMA)
