@@ -321,9 +321,11 @@ class KroneckerProjection:
 
     **Sketched mode: what of [1]_ is implemented.** Implemented: the *lazy update* of the
     weight — the factorization is built for ``W̃`` and only refreshed when the drift
-    ``W − W̃`` is large, the refresh itself being the low-rank update of the exact mode (the
-    paper's eigenvalue-wise ``ε_mp`` test on ``W̃`` is replaced by a spectral test that certifies
-    the projection directly). With ``W = (I + F)W̃`` on ``range(W̃)``,
+    ``W − W̃`` is large — and, as in the paper, a refresh moves ``W̃`` only along the drift's
+    largest eigen-directions (the fewest that bring the bound below ``eps/2``, so that the next
+    updates stay lazy), through the low-rank update of the exact mode. The paper's
+    eigenvalue-wise ``ε_mp`` test on ``W̃`` is replaced by a spectral test that certifies the
+    projection directly. With ``W = (I + F)W̃`` on ``range(W̃)``,
     ``F = (W − W̃)W̃⁺``, the row space of ``B(W)`` is the image of that of ``B(W̃)`` under
     ``T = I + F ⊗ I`` (form ``w_kron_i``) or ``T = (I + G) ⊗ (I + G)`` with
     ``G = W^{1/2}W̃^{+1/2} − Π̃`` (form ``sqrt_kron_sqrt``, ``Π̃`` the projector onto
@@ -473,14 +475,15 @@ class KroneckerProjection:
         if self.form == "sqrt_kron_sqrt":
             self._Sf = self._sqrt_from_eig(*eig, 0.5)
         if self.mode == "sketched":
-            lam, Q = eig
-            self._Wf_pinv = self._sqrt_from_eig(lam, Q, -1.0)
-            if self.form == "sqrt_kron_sqrt":
-                self._Wf_pinv_sqrt = self._sqrt_from_eig(lam, Q, -0.5)
-            lmax = float(self._xp.max(self._xp.abs(lam)))
-            keep = lam > 100 * self._n * _eps(self._dtype) * lmax
-            Qk = Q[:, keep]
-            self._Wf_proj = Qk @ Qk.T
+            self._Wf_parts = self._base_parts(eig)
+
+    def _base_parts(self, eig: tuple[Any, Any]) -> tuple[Any, Any]:
+        """What the lazy bound needs of a base weight ``W̃``: ``(W̃⁺ or W̃^{+1/2}, Π̃)``."""
+        lam, Q = eig
+        power = -1.0 if self.form == "w_kron_i" else -0.5
+        lmax = float(self._xp.max(self._xp.abs(lam)))
+        Qk = Q[:, lam > 100 * self._n * _eps(self._dtype) * lmax]
+        return self._sqrt_from_eig(lam, Q, power), Qk @ Qk.T
 
     def _mats(self, H: Any) -> tuple[Any, int]:
         """``(n², p)`` → ``(n, n, p)`` views."""
@@ -739,23 +742,73 @@ class KroneckerProjection:
             self.error_bound = bound
             self.stats["lazy"] += 1
             return
-        Ud, cd = self._lowrank_of(Wnew - self._Wf)
-        self._apply_change(Wnew, eig, Ud, cd)
+        Wt, eig_t, Ud, cd, bound = self._partial_refresh(Wnew, eig)
+        self._apply_change(Wt, eig_t, Ud, cd)
         self._W, self._Weig = Wnew, eig
-        self.error_bound = 0.0
+        self.error_bound = bound
 
-    def _lazy_bound(self, Wnew: Any, eig: tuple[Any, Any]) -> float:
-        """Certified ``‖P(W_new) − P(W̃)‖₂`` bound ``δ/(1 − δ)`` (inf when not certifiable)."""
+    def _partial_refresh(self, Wnew: Any, eig: tuple[Any, Any]
+                         ) -> tuple[Any, tuple[Any, Any], Any, Any, float]:
+        """The paper's lazy refresh: move ``W̃`` along the largest drift directions only.
+
+        With the drift ``W − W̃ = Σ μᵢ vᵢvᵢᵀ`` sorted by ``|μᵢ|``, take the fewest leading terms
+        ``j`` such that ``W̃' = W̃ + Σ_{i<j} μᵢvᵢvᵢᵀ`` is positive semidefinite and certifies
+        ``‖P(W) − P(W̃')‖₂ ≤ eps/2`` (hysteresis: the next updates stay lazy), found by doubling
+        then bisection on ``j`` (``O(n³ log n)``); ``j = rank`` gives ``W̃' = W`` exactly.
+        """
         xp = self._xp
-        D = Wnew - self._Wf
+        Ud, cd = self._lowrank_of(Wnew - self._Wf)
+        order = xp.argsort(-xp.abs(cd))
+        Ud, cd = Ud[:, order], cd[order]
+        r = int(cd.shape[0])
+        cache: dict[int, Any] = {}
+
+        def trial(j: int) -> Any:
+            if j not in cache:
+                if j >= r:
+                    cache[j] = (Wnew, eig, 0.0)
+                else:
+                    Wt = self._Wf + (Ud[:, :j] * cd[:j]) @ Ud[:, :j].T
+                    Wt = (Wt + Wt.T) / 2
+                    lam, Q = _eigh(xp, Wt)
+                    lmax = float(xp.max(xp.abs(lam)))
+                    if float(lam[0]) < -100 * self._n * _eps(self._dtype) * lmax:
+                        cache[j] = None                        # W̃' indefinite
+                    else:
+                        b = self._lazy_bound(Wnew, eig, Wt, self._base_parts((lam, Q)))
+                        cache[j] = (Wt, (lam, Q), b) if b <= self.eps / 2 else None
+            return cache[j]
+
+        lo, hi = 0, 1                                          # trial(lo) fails
+        while hi < r and trial(hi) is None:
+            lo, hi = hi, 2 * hi
+        hi = min(hi, r)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if trial(mid) is None:
+                lo = mid
+            else:
+                hi = mid
+        Wt, eig_t, b = trial(hi)
+        return Wt, eig_t, Ud[:, :hi], cd[:hi], b
+
+    def _lazy_bound(self, Wnew: Any, eig: tuple[Any, Any], Wbase: Any = None,
+                    parts: Any = None) -> float:
+        """Certified ``‖P(W_new) − P(W̃)‖₂`` bound ``δ/(1 − δ)`` (inf when not certifiable);
+        ``W̃`` is the factored weight unless ``Wbase`` (with its ``_base_parts``) is given."""
+        xp = self._xp
+        if Wbase is None:
+            Wbase, parts = self._Wf, self._Wf_parts
+        pinv, proj = parts
+        D = Wnew - Wbase
         scale = max(float(xp.max(xp.abs(Wnew))), 1e-300)
-        out = D - self._Wf_proj @ D
+        out = D - proj @ D
         if float(xp.max(xp.abs(out))) > 100 * self._n * _eps(self._dtype) * scale:
             return math.inf                                  # W left range(W̃)
         if self.form == "w_kron_i":
-            F = D @ self._Wf_pinv
+            F = D @ pinv
         else:
-            F = self._sqrt_from_eig(*eig, 0.5) @ self._Wf_pinv_sqrt - self._Wf_proj
+            F = self._sqrt_from_eig(*eig, 0.5) @ pinv - proj
 
         def bound(t: float) -> float:
             delta = t if self.form == "w_kron_i" else 2 * t + t * t
