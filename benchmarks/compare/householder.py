@@ -187,30 +187,32 @@ def main() -> None:
         assert err < 1e-8, (name, err)
 
     def run(methods: dict, repeat: int) -> dict:
-        times: dict[str, list[float]] = {name: [] for name in methods}
+        # wall time and this thread's CPU time (with one BLAS thread all the work runs on the
+        # calling thread, so CPU time is the cost without the other processes' interference)
+        wall: dict[str, list[float]] = {name: [] for name in methods}
+        cpu: dict[str, list[float]] = {name: [] for name in methods}
         for _ in range(repeat):  # interleaved: one call of each per round
             for name, f in methods.items():
-                t = time.perf_counter()
+                c, t = time.thread_time(), time.perf_counter()
                 f()
-                times[name].append(time.perf_counter() - t)
-        return {name: statistics.median(v) for name, v in times.items()}
+                wall[name].append(time.perf_counter() - t)
+                cpu[name].append(time.thread_time() - c)
+        return {name: (statistics.median(wall[name]), statistics.median(cpu[name]))
+                for name in methods}
+
+    def table(title: str, res: dict, ours_name: str) -> None:
+        ow, oc = res[ours_name]
+        print(f"\n{title}; ratio = peer / {ours_name}")
+        print(f"{'method':40s} {'wall ms':>10s} {'ratio':>7s} {'cpu ms':>10s} {'ratio':>7s}")
+        for name, (w, c) in res.items():
+            print(f"{name:40s} {1e3 * w:10.2f} {w / ow:6.1f}x {1e3 * c:10.2f} {c / oc:6.1f}x")
 
     fast = run(apply_methods, args.repeat)
     slow = {} if args.no_slow else run(slow_apply, args.slow_repeat)
-    ours = fast["projkit (build + apply)"]
-    ours_built = fast["projkit (apply, built)"]
-    print("\napply U (n x r) to an r x b batch; ratio = peer / projkit (build + apply)")
-    print(f"{'method':40s} {'median ms':>11s} {'ratio':>8s}")
-    for name, t in {**fast, **slow}.items():
-        print(f"{name:40s} {1e3 * t:11.2f} {t / ours:8.1f}x")
-    print(f"(projkit with a built projector: {1e3 * ours_built:.2f} ms)")
-
+    table("apply U (n x r) to an r x b batch", {**fast, **slow}, "projkit (build + apply)")
     bf = run(build_methods, args.repeat)
     bs = {} if args.no_slow else run(slow_build, args.slow_repeat)
-    ours_b = bf["projkit matrix() (build + form U)"]
-    print("\nbuild U (n x r); ratio = peer / projkit")
-    for name, t in {**bf, **bs}.items():
-        print(f"{name:40s} {1e3 * t:11.2f} {t / ours_b:8.1f}x")
+    table("build U (n x r)", {**bf, **bs}, "projkit matrix() (build + form U)")
 
 
 if __name__ == "__main__":

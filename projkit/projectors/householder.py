@@ -53,8 +53,11 @@ def _block_vectors(vectors: Any, j0: int, j1: int, lapack: bool, xp: ModuleType)
     structurally zero and never enter a product); full convention: all rows.
     """
     if lapack:
-        B = vectors[..., j0:, j0:j1]
-        Vb = xp.tril(B, -1) + _eye_like(xp, B.shape[-2], B.shape[-1], B)
+        nb = j1 - j0
+        Vb = xp.array(vectors[..., j0:, j0:j1], copy=True)
+        # only the top nb × nb square holds entries on or above the diagonal
+        top = Vb[..., :nb, :]
+        Vb[..., :nb, :] = xp.tril(top, -1) + _eye_like(xp, nb, nb, top)
         return j0, Vb
     return 0, xp.array(vectors[..., :, j0:j1], copy=True)
 
@@ -89,7 +92,8 @@ def _build_T(Vb: Any, tau_b: Any, S: Any, xp: ModuleType) -> tuple[Any, Any, Any
 
     ``T^{-1} = diag(1/tau) + striu(V_b^T V_b)`` (the UT transform); a reflector with
     ``tau = 0`` is the identity and enters as a zero vector with ``tau = 1``.
-    Returns ``(V_b, T, S = V_b^T V_b)`` with those substitutions made.
+    Returns ``(V_b, T, S)`` with those substitutions made (``S``: upper triangle of
+    ``V_b^T V_b``, the rest unspecified).
     """
     zero = tau_b == 0
     if bool(xp.any(zero)):
@@ -100,6 +104,12 @@ def _build_T(Vb: Any, tau_b: Any, S: Any, xp: ModuleType) -> tuple[Any, Any, Any
     Tinv = xp.triu(S, 1) + _eye_like(xp, nb, nb, S) * (1.0 / tau_b)[..., None, :]
     T = xp.triu(xp.linalg.inv(Tinv))
     return Vb, T, S
+
+
+def _gram(Vb: Any, xp: ModuleType) -> Any:
+    """``V_b^T V_b`` (only its upper triangle is used; BLAS ``syrk`` measured no faster than
+    the GEMM at these shapes, so the GEMM serves every namespace)."""
+    return _mT(Vb) @ Vb
 
 
 def _first_bad(mask: Any, xp: ModuleType) -> int:
@@ -127,7 +137,7 @@ class _Blocks:
         if hit is None:
             xp = self.xp
             row0, Vb = _block_vectors(self.vectors, j0, j1, self.lapack, xp)
-            S = _mT(Vb) @ Vb
+            S = _gram(Vb, xp)
             sq = xp.diagonal(S, axis1=-2, axis2=-1)  # ||v_i||^2, NaN/inf propagate
             if self.check_finite and not bool(xp.all(xp.isfinite(sq))):
                 j = j0 + _first_bad(~xp.isfinite(sq), xp)
@@ -247,7 +257,7 @@ def _vjp(blocks: _Blocks, m: int, n: int, c0: int, c1: int, G: Any) -> Any:
         a[..., row0:, :] -= Vb @ (_mT(T) @ (_mT(Vb) @ a[..., row0:, :]))
         Av = _mT(Vb) @ a[..., row0:, :]
         d = T @ Av
-        p = Gv - xp.tril(S, -1) @ c  # p_i = v_i^T (H_{i-1} ... H_0 g)
+        p = Gv - _mT(xp.triu(S, 1)) @ c  # p_i = v_i^T (H_{i-1} ... H_0 g)
         q = Av - xp.triu(S, 1) @ d  # q_i = v_i^T (H_{i+1} ... H_{nb-1} R_b)
         gtau = -xp.sum(p * q, axis=-1)
         K = xp.triu(c @ _mT(q), 1) + xp.tril(d @ _mT(p), -1)
