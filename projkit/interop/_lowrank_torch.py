@@ -112,7 +112,7 @@ class GradientProjectorHook:
         C = proj.rotation().to(M.dtype)
         if squared:
             C = C * C
-        return C @ M if proj._layout["side"] == "left" else M @ C.T
+        return C @ M if proj._bound()["side"] == "left" else M @ C.T
 
     def state_dict(self) -> dict[int, Any]:
         """``{parameter index: projector state}``."""
@@ -217,11 +217,12 @@ class ProjectedAdam(torch.optim.Optimizer):
                 st = self.state[p]
                 t = st.get("step", 0)
                 proj = hook is not None and hook.projects(p)
-                g = hook.project(p, p.grad, t) if proj else p.grad
+                g = hook.project(p, p.grad, t) if hook is not None and proj else p.grad
                 if "exp_avg" not in st:
                     st["exp_avg"] = torch.zeros_like(g)
                     st["exp_avg_sq"] = torch.zeros_like(g)
-                elif proj and self.rotate_moments and hook.refreshed(p):
+                elif (hook is not None and proj and self.rotate_moments
+                      and hook.refreshed(p)):
                     st["exp_avg"] = hook.carry(p, st["exp_avg"])
                     st["exp_avg_sq"] = hook.carry(p, st["exp_avg_sq"], squared=True)
                 m, v = st["exp_avg"], st["exp_avg_sq"]
@@ -231,7 +232,7 @@ class ProjectedAdam(torch.optim.Optimizer):
                 st["step"] = t
                 denom = (v / (1 - b2**t)).sqrt_().add_(eps)
                 upd = (m / (1 - b1**t)) / denom
-                if proj:
+                if hook is not None and proj:
                     upd = hook.project_back(p, upd)
                 if wd:
                     p.mul_(1 - lr * wd)

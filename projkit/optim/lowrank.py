@@ -190,6 +190,17 @@ class GradientProjector:
     True
     """
 
+    rank: int
+    method: str
+    side: str
+    update_gap: int
+    scale: float
+    oversample: int
+    n_iter: int | str
+    oja_lr: float
+    _rng: np.random.Generator
+    _layout: dict[str, Any] | None
+
     def __init__(
         self,
         rank: int,
@@ -219,6 +230,9 @@ class GradientProjector:
         if isinstance(oversample, bool) or not isinstance(oversample, numbers.Integral) \
                 or oversample < 0:
             raise ValueError(f"oversample: expected a non-negative int, got {oversample!r}")
+        if n_iter != "auto" and (isinstance(n_iter, bool) or not isinstance(
+                n_iter, numbers.Integral) or n_iter < 0):
+            raise ValueError(f"n_iter: expected a non-negative int or 'auto', got {n_iter!r}")
         self.rank = int(rank)
         self.method = method
         self.side = side
@@ -231,7 +245,7 @@ class GradientProjector:
         self._reset()
 
     def _reset(self) -> None:
-        self._layout: dict[str, Any] | None = None
+        self._layout = None
         self._P: Any = None  # (B, d, r) dense basis, or (B, r) indices
         self._scales: Any = None  # (B, r), sparse_rows
         self._rot: Any = None  # (B, r, r): P_newᵀ P_prev at the latest refresh
@@ -352,11 +366,11 @@ class GradientProjector:
             Shaped like the gradient (stacked along a leading axis in the batched form).
         """
         lay = self._require()
-        a, back = native(R)
-        a, xp = check_array(a, name="R", ndim=(2, 3), accept_sparse=False, finite=False,
+        Rn, back = native(R)
+        a, xp = check_array(Rn, name="R", ndim=(2, 3), accept_sparse=False, finite=False,
                             dtype=lay["dtype"])
         r, k = lay["r"], lay["k"]
-        want = (r, k) if lay["side"] == "left" else (k, r)
+        want: tuple[int, ...] = (r, k) if lay["side"] == "left" else (k, r)
         if lay["batch"] is not None:
             want = (lay["batch"], *want)
         if tuple(a.shape) != want:
@@ -489,6 +503,10 @@ class GradientProjector:
             raise ValueError("no basis yet: call project(G, step) first")
         return self._layout
 
+    def _bound(self) -> dict[str, Any]:
+        assert self._layout is not None  # set by the first project()
+        return self._layout
+
     def _squeeze(self, a: Any) -> Any:
         return a if self._layout is not None and self._layout["batch"] is not None else a[0]
 
@@ -513,17 +531,18 @@ class GradientProjector:
             self._P, self._scales = _grass(xp, H, r, _seed(self._rng))
             RH = self._project_body(xp, H)
         if old is not None:
-            self._rot = self._rotation_body(xp, self._P, self._scales, old, old_s, self._layout)
+            self._rot = self._rotation_body(xp, self._P, self._scales, old, old_s,
+                                            self._bound())
         return RH
 
     def _project_body(self, xp: ModuleType, H: Any) -> Any:
         if self.method == "sparse_rows":
             rows = xp.take_along_axis(H, self._P[..., None], axis=-2)
             return rows * self._scales[..., None]
-        return xp.matmul(_T(xp, self._dense(xp, self._P, None, self._layout)), H)
+        return xp.matmul(_T(xp, self._dense(xp, self._P, None, self._bound())), H)
 
     def _back_body(self, xp: ModuleType, RH: Any) -> Any:
-        lay = self._layout
+        lay = self._bound()
         if self.method == "sparse_rows":
             B, r, k = RH.shape
             d = lay["d"]

@@ -8,6 +8,8 @@ import copy
 import numpy as np
 import pytest
 import scipy.fft
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from projkit.optim import GradientProjector
 from projkit.optim._dct import dct_coefficients, dct_matrix
@@ -241,6 +243,26 @@ def test_batched_matches_per_layer(method):
         pb.project([layers[0], layers[1][:, :5]], 2)
 
 
+@settings(max_examples=25, deadline=None)
+@given(m=st.integers(1, 9), n=st.integers(1, 9), rank=st.integers(1, 12),
+       method=st.sampled_from(ORTHO), side=st.sampled_from(["auto", "left", "right"]),
+       seed=st.integers(0, 2**16))
+def test_projection_identities_hypothesis(m, n, rank, method, side, seed):
+    # any shape and rank: R has the documented shape, P Pᵀ is idempotent, the residual is ⟂ P
+    G = np.random.default_rng(seed).standard_normal((m, n))
+    p = GradientProjector(rank, method=method, side=side, rng=seed)
+    R = p.project(G, 0)
+    lay = p._layout
+    r = min(rank, lay["d"])
+    assert R.shape == ((r, n) if lay["side"] == "left" else (m, r))
+    F = p.project_back(R)
+    P = p.basis_matrix()
+    np.testing.assert_allclose(P.T @ P, np.eye(r), atol=1e-10)
+    resid = _H(G - F, lay["side"])
+    np.testing.assert_allclose(P.T @ resid, 0, atol=1e-10 * max(1.0, np.abs(G).max()))
+    np.testing.assert_allclose(p.project_back(p.project(F, 1)), F, atol=1e-10)
+
+
 def test_sparse_rows_is_unbiased():
     rng = np.random.default_rng(9)
     G = rng.standard_normal((12, 6)) * np.linspace(0.2, 3.0, 12)[:, None]
@@ -298,6 +320,10 @@ def test_errors():
         GradientProjector(2, oja_lr=0.0)
     with pytest.raises(TypeError, match="rng"):
         GradientProjector(2, rng="seed")
+    with pytest.raises(ValueError, match="n_iter"):
+        GradientProjector(2, method="rsvd", n_iter=-1)
+    with pytest.raises(ValueError, match="oversample"):
+        GradientProjector(2, method="rsvd", oversample=-1)
     p = GradientProjector(2)
     with pytest.raises(ValueError, match="project"):
         p.project_back(np.ones((2, 5)))
