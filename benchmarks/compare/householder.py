@@ -214,6 +214,24 @@ def main() -> None:
     bs = {} if args.no_slow else run(slow_build, args.slow_repeat)
     table("build U (n x r)", {**bf, **bs}, "projkit matrix() (build + form U)")
 
+    # gradient of <G, U> w.r.t. the vectors (the backward pass of training U)
+    G = rng.standard_normal((n, r))
+    grad_methods = {
+        "projkit vjp (build + U + vjp)": lambda: HouseholderProjector(qr, r, tau=tau).vjp(G),
+    }
+    if torch is not None:
+        tA, tG = torch.from_numpy(qr_r), torch.from_numpy(G)
+
+        def torch_grad() -> None:
+            a = tA.clone().requires_grad_(True)
+            L = a.tril(-1)
+            U = torch.linalg.householder_product(L, 2.0 / (1.0 + (L * L).sum(0)))
+            (U * tG).sum().backward()
+
+        grad_methods["torch householder_product(r) fwd+bwd"] = torch_grad
+    table("gradient w.r.t. the vectors", run(grad_methods, args.repeat),
+          "projkit vjp (build + U + vjp)")
+
 
 if __name__ == "__main__":
     main()
