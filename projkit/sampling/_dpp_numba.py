@@ -22,9 +22,11 @@ from .._backend._random_numba import hash_entry_nb, hash_row_nb, uniform_nb
 # counters used for the eigenvector selection of the spectral sampler live above this offset,
 # far from the counters of the chain rule (which use < 2**40 draws per sample)
 _SELECT_OFFSET = np.uint64(1) << np.uint64(40)
+# reassociation lets the dot products vectorize (SIMD); no flag that assumes away NaN/inf
+_FAST = {"reassoc", "contract"}
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath=_FAST)
 def _chain_one(V, cols, r, norms, cdf, row_hash, out_row, Q, w, coef, rtol, max_tries):
     """One projection-DPP sample of size ``r`` on the columns ``cols[:r]`` of ``V``.
 
@@ -112,7 +114,7 @@ def _chain_one(V, cols, r, norms, cdf, row_hash, out_row, Q, w, coef, rtol, max_
     return fallbacks
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath=_FAST)
 def _chain_one_scan(V, cols, r, norms, row_hash, out_row, Q, w, rtol):
     """Same law as :func:`_chain_one` with every residual kept up to date: ``O(N r²)``.
 
@@ -171,7 +173,7 @@ def _use_scan(N, r):
     return N < r * (np.log(r) - 0.42)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath=_FAST)
 def _full_scan(V, cols, r, t, norms, Q, w, coef, out_row, row_hash, counter, rtol):
     """Exact conditional of step ``t`` by computing every residual (``O(N r t)``)."""
     N = V.shape[0]
@@ -209,7 +211,7 @@ def _full_scan(V, cols, r, t, norms, Q, w, coef, out_row, row_hash, counter, rto
     return last
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath=_FAST)
 def _row_norms(V):
     N, r = V.shape
     norms = np.empty(N)
@@ -301,7 +303,7 @@ def _select_k(log_lam, log_e, k, row_hash, cols):
     return r
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, fastmath=_FAST)
 def _spectral_one(V, lam, log_lam, log_e, k, key, s, out_row, rtol, max_tries):
     """One spectral sample into ``out_row``; returns ``(size, status)``."""
     N, M = V.shape
