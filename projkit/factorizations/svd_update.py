@@ -228,7 +228,7 @@ def _frob2(xp: ModuleType, E: Any) -> float:
 
 def _compress_xp(xp: ModuleType, indices: Any, n_cols: int) -> tuple[Any, Any]:
     uid = xp.unique(indices)
-    return uid, xp.searchsorted(uid, indices)
+    return uid, xp.searchsorted(uid, indices).astype(indices.dtype)
 
 
 def _scatter_add_xp(buf: Any, rows: Any, delta: Any) -> None:
