@@ -161,7 +161,7 @@ def have_incsvd() -> bool:
     return True
 
 
-def setting(name, A, axis, b, k, repeats, svds_steps, methods):
+def setting(name, A, axis, b, k, repeats, svds_steps, methods, incsvd=True):
     m, n = A.shape
     if axis == 0:
         half = m // 2
@@ -174,7 +174,7 @@ def setting(name, A, axis, b, k, repeats, svds_steps, methods):
     init = initial(A0, k)
     runners = {meth: (lambda meth=meth: run_projkit(meth, init, A, axis, steps, k))
                for meth in methods}
-    if have_incsvd():
+    if incsvd and have_incsvd():
         runners["IncSVD"] = lambda: run_incsvd(init, A0, A, axis, steps, k)
     # warm-up (Numba compilation, caches) outside the timings
     SVDUpdater.from_factors(*init, method="sparse").add_rows(sp.csr_matrix(A0[:3]))
@@ -216,6 +216,9 @@ def main(argv=None):
     ap.add_argument("--svds-steps", type=int, default=None,
                     help="steps at which svds recomputation is timed (scaled to all steps)")
     ap.add_argument("--threads", default="1", help="BLAS threads (default 1)")
+    ap.add_argument("--incsvd", choices=["auto", "all", "off"], default="auto",
+                    help="run the authors' IncSVD: auto = Classic3 only with --quick (its "
+                         "pure-Python Gram-Schmidt takes minutes on BlogCatalog's batches)")
     ap.add_argument("--data", choices=["classic3", "blogcatalog", "both"], default="both")
     args = ap.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
@@ -236,7 +239,9 @@ def main(argv=None):
     for k in grid_k:
         for b in grid_b:
             for name, A, axis in jobs:
-                setting(name, A, axis, b, k, repeats, svds_steps, METHODS)
+                inc = args.incsvd == "all" or (
+                    args.incsvd == "auto" and not (args.quick and name == "BlogCatalog"))
+                setting(name, A, axis, b, k, repeats, svds_steps, METHODS, incsvd=inc)
     return 0
 
 
