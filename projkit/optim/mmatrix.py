@@ -276,7 +276,7 @@ def _chol(xp: ModuleType, A: Any) -> Any:
     try:
         with cupyx.errstate(linalg="raise"):
             L = xp.linalg.cholesky(A)
-    except np.linalg.LinAlgError:
+    except (np.linalg.LinAlgError, RuntimeError):  # cuSOLVER's devInfo > 0
         return None
     if not bool(xp.all(xp.diagonal(L) > 0)):
         return None
