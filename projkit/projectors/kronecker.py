@@ -40,6 +40,9 @@ _MODES = ("exact", "sketched")
 _LEVEL2_PENALTY = 8.0
 # flop-equivalent cost of one CG iteration per m² (3m² multiply-adds, memory-bound)
 _CG_ITER = 48.0
+# lazy mode: a drift of at most this rank is refreshed whole (a partial refresh would save
+# little of the m²·2n·rank update and cost several n × n eigendecompositions to certify)
+_PARTIAL_MIN_RANK = 8
 
 
 # ----------------------------------------------------------------------------- linear algebra
@@ -754,13 +757,16 @@ class KroneckerProjection:
         With the drift ``W − W̃ = Σ μᵢ vᵢvᵢᵀ`` sorted by ``|μᵢ|``, take the fewest leading terms
         ``j`` such that ``W̃' = W̃ + Σ_{i<j} μᵢvᵢvᵢᵀ`` is positive semidefinite and certifies
         ``‖P(W) − P(W̃')‖₂ ≤ eps/2`` (hysteresis: the next updates stay lazy), found by doubling
-        then bisection on ``j`` (``O(n³ log n)``); ``j = rank`` gives ``W̃' = W`` exactly.
+        then bisection on ``j`` (``O(n³ log n)``); ``j = rank`` gives ``W̃' = W`` exactly. A
+        drift of rank ``≤ _PARTIAL_MIN_RANK`` is refreshed whole.
         """
         xp = self._xp
         Ud, cd = self._lowrank_of(Wnew - self._Wf)
         order = xp.argsort(-xp.abs(cd))
         Ud, cd = Ud[:, order], cd[order]
         r = int(cd.shape[0])
+        if r <= _PARTIAL_MIN_RANK:           # too little to drop to pay for the O(n³ log n) search
+            return Wnew, eig, Ud, cd, 0.0
         cache: dict[int, Any] = {}
 
         def trial(j: int) -> Any:
