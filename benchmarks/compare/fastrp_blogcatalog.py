@@ -254,13 +254,13 @@ def main(argv=None):
         E_ours, E_ref = ours(), ref()
         print(f"\nDeepWalk protocol: liblinear C=0.1, {shuffles} shuffles; "
               "Micro-F1 / Macro-F1 (target at 10 %: >= 0.37 / >= 0.22)")
-        so = deepwalk_scores(E_ours, labels, ratios, shuffles)
-        sr = deepwalk_scores(E_ref, labels, ratios, shuffles)
         print(f"  {'train':>6} | {'projkit micro':>13} {'macro':>7} | {'reference micro':>15} "
-              f"{'macro':>7}")
+              f"{'macro':>7}", flush=True)
         for r in ratios:
-            print(f"  {r:6.0%} | {so[r][0]:13.4f} {so[r][1]:7.4f} | {sr[r][0]:15.4f} "
-                  f"{sr[r][1]:7.4f}")
+            so = deepwalk_scores(E_ours, labels, (r,), shuffles)[r]
+            sr = deepwalk_scores(E_ref, labels, (r,), shuffles)[r]
+            print(f"  {r:6.0%} | {so[0]:13.4f} {so[1]:7.4f} | {sr[0]:15.4f} {sr[1]:7.4f}",
+                  flush=True)
 
     # --- scale
     if not args.skip_scale:
