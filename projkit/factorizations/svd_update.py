@@ -226,59 +226,65 @@ def _frob2(xp: ModuleType, E: Any) -> float:
 # the sparse orthogonalization (Deng et al., Algorithm 2, in block form)
 
 
-def _compress_xp(xp: ModuleType, indices: Any, n_cols: int) -> tuple[Any, Any]:
-    uid = xp.unique(indices)
-    return uid, xp.searchsorted(uid, indices).astype(indices.dtype)
+def _gather_xp(E: Any, buf: Any, n: int) -> Any:
+    """``E @ buf[:n]`` (the library's sparse product reads only the rows ``E`` touches)."""
+    return E @ buf[:n]
 
 
-def _scatter_add_xp(buf: Any, rows: Any, delta: Any) -> None:
-    buf[rows] += delta
+def _scatter_xp(E: Any, W: Any, buf: Any) -> None:
+    """``buf[:n] += Eᵀ W`` writing only the rows in the support of ``E``."""
+    import cupy  # only CuPyX reaches here
+
+    uid = cupy.unique(E.indices)
+    pos = cupy.searchsorted(uid, E.indices).astype(E.indices.dtype)
+    Es = _csr(cupy, E.data, pos, E.indptr, (E.shape[0], int(uid.shape[0])))
+    buf[uid] += Es.T @ W
 
 
 def _kernels(xp: ModuleType) -> tuple[Any, Any]:
+    """``gather(E, buf, n) = E buf[:n]`` and ``scatter(E, W, buf): buf += Eᵀ W`` for CSR ``E``."""
     if is_numpy_namespace(xp):
         from . import _svd_update_numba as nb
 
-        def scatter(buf: Any, rows: Any, delta: Any) -> None:
-            nb.scatter_add_rows(buf, rows, np.ascontiguousarray(delta))
+        def gather(E: Any, buf: Any, n: int) -> Any:
+            return nb.csr_gather(E.indptr, E.indices, E.data, buf)
 
-        return nb.compress_columns, scatter
-    compress = select(xp, fallback=_compress_xp, what="compress_columns")
-    return compress, _scatter_add_xp
+        def scatter(E: Any, W: Any, buf: Any) -> None:
+            nb.csr_scatter(E.indptr, E.indices, E.data, np.ascontiguousarray(W), buf)
+
+        return gather, scatter
+    return (select(xp, fallback=_gather_xp, what="gather"),
+            select(xp, fallback=_scatter_xp, what="scatter"))
 
 
 class _Implicit:
-    """``Q = (B - Y C) P`` with ``B = Esᵀ`` supported on the rows ``uid`` of ``Y`` (not formed).
+    """``Q = (Eᵀ - Y Ctᵀ) P``, never formed: ``E`` (CSR, ``s × n``) is the sparse part.
 
     ``Ct = E Y`` (``s × k``), ``EQ = E Q`` (``s × r``), ``loss`` bounds ``‖QᵀQ - I‖``.
     """
 
-    __slots__ = ("Ct", "EQ", "Es", "P", "loss", "uid")
+    __slots__ = ("Ct", "E", "EQ", "P", "loss")
 
-    def __init__(self, uid: Any, Es: Any, Ct: Any, P: Any, EQ: Any, loss: float):
-        self.uid, self.Es, self.Ct, self.P, self.EQ, self.loss = uid, Es, Ct, P, EQ, loss
+    def __init__(self, E: Any, Ct: Any, P: Any, EQ: Any, loss: float):
+        self.E, self.Ct, self.P, self.EQ, self.loss = E, Ct, P, EQ, loss
 
 
 def _implicit_orth(xp: ModuleType, Y: _Factor, E: Any, eps: float) -> _Implicit:
     """Orthonormalize the rows of the sparse ``E`` (``s × n``) against ``Y`` without densifying.
 
     The columns of ``B = Eᵀ`` minus their projections ``Y C`` (``C = Yᵀ B``) are the residuals.
-    Their Gram matrix is ``BᵀB - CᵀC``; with its eigen-decomposition ``W Λ Wᵀ`` the residuals
-    are ``Q Λ^{1/2} Wᵀ`` with ``Q = (B - Y C) W Λ^{-1/2}`` orthonormal. No per-column norm is
-    taken as ``sqrt(‖b‖² - ‖c‖²)``: directions below the rounding level of the Gram matrix are
-    dropped as a block, and the loss of orthogonality the others can carry
-    (``u ‖E‖_F² / λ_min``) is reported so the caller re-orthogonalizes past its bound.
+    Their Gram matrix is ``BᵀB - CᵀC``; a rank-revealing factorization of it (pivoted Cholesky,
+    or eigen-decomposition on the GPU) gives ``P`` with ``Q = (B - Y C) P`` orthonormal and
+    ``E Q``. No per-column norm is taken as ``sqrt(‖b‖² - ‖c‖²)``: directions below the
+    rounding level of the Gram matrix are dropped as a block, and the loss of orthogonality
+    the others can carry (``u ‖E‖_F² / λ_min``) is reported so that the caller checks it.
+    Cost ``O(nnz(E) k + s² k + s³)``, independent of ``n``.
     """
-    compress, _ = _kernels(xp)
-    s, n = E.shape
-    uid, pos = compress(E.indices, n)
-    Es = _csr(xp, E.data, pos, E.indptr, (s, int(uid.shape[0])))
-    YS = Y.buf[uid]
-    Ct = Es @ YS
+    gather, _ = _kernels(xp)
+    Ct = xp.asarray(gather(E, Y.buf, Y.n))
     if Y.K is not None:
         Ct = Ct @ Y.K
-    Ct = xp.asarray(Ct)
-    EEt = (Es @ Es.T).toarray()
+    EEt = (E @ E.T).toarray()
     G = EEt - Ct @ Ct.T
     G = 0.5 * (G + G.T)
     normE2 = float(xp.sum(xp.diagonal(EEt)))
@@ -288,7 +294,7 @@ def _implicit_orth(xp: ModuleType, Y: _Factor, E: Any, eps: float) -> _Implicit:
     else:
         P, EQ, inv_lmin = _factor_gram_eigh(xp, G, thr)
     loss = eps * normE2 * inv_lmin
-    return _Implicit(uid, Es, Ct, P, EQ, loss)
+    return _Implicit(E, Ct, P, EQ, loss)
 
 
 def _factor_gram_eigh(xp: ModuleType, G: Any, thr: float) -> tuple[Any, Any, float]:
@@ -329,22 +335,23 @@ def _factor_gram_pstrf(G: np.ndarray, thr: float) -> tuple[Any, Any, float]:
 
 def _implicit_apply(xp: ModuleType, Y: _Factor, orth: _Implicit, Gtop: Any, Gbot: Any,
                     kappa_max: float) -> float:
-    """``Y ← [Y Q] [Gtop; Gbot] = Y (Gtop - C P Gbot) + B P Gbot``, touching rows ``uid`` only.
+    """``Y ← [Y Q] [Gtop; Gbot] = Y (Gtop - C P Gbot) + B P Gbot`` in extended form.
 
-    Returns the condition number of the new ``K`` (a term of the orthogonality-loss estimate).
+    ``K ← K T`` with ``T = Gtop - C P Gbot``, and ``Y′ += B (P Gbot K⁻¹)``: the small ``s × k``
+    factor is solved first, then scattered through the sparse ``B = Eᵀ`` into the rows it
+    touches (``O(nnz(E) k)``). Returns ``κ(K)`` (a term of the orthogonality-loss estimate).
     """
     _, scatter = _kernels(xp)
     PG = orth.P @ Gbot
     T = Gtop - orth.Ct.T @ PG
-    delta = xp.asarray(orth.Es.T @ PG)
     Knew = T if Y.K is None else Y.K @ T
-    quotient, kappa = _right_divide(xp, Knew, delta, kappa_max)
+    quotient, kappa = _right_divide(xp, Knew, PG, kappa_max)
     Y.K = Knew
     if quotient is None:
         Y.fold()
     else:
-        delta = quotient
-    scatter(Y.buf, orth.uid, delta)
+        PG = quotient
+    scatter(orth.E, PG, Y.buf)
     return min(kappa, kappa_max)
 
 
@@ -604,6 +611,8 @@ class SVDUpdater:
         self._xp = xp
         self._dtype = np.dtype(str(U.dtype))
         self._eps = _eps(self._dtype)
+        self._bound = _bound(self._dtype)
+        self._kmax = _kappa_max(self._dtype)
         k = U.shape[1]
         self._k = k
         loss = self._eps * k
@@ -767,15 +776,15 @@ class SVDUpdater:
         self._V.loss += core_loss
         if orth is not None:
             Knew = F[:k] if X.K is None else X.K @ F[:k]
-            quotient, kappa = _right_divide(xp, Knew, F[k:], _kappa_max(self._dtype))
+            quotient, kappa = _right_divide(xp, Knew, F[k:], self._kmax)
             X.K = Knew
             if quotient is None:
                 X.fold()
                 X.append(xp, F[k:])
             else:
                 X.append(xp, quotient)
-            X.loss += self._eps * (min(kappa, _kappa_max(self._dtype)) + k)
-            kv = _implicit_apply(xp, Y, orth, G[:k], G[k:], _kappa_max(self._dtype))
+            X.loss += self._eps * (min(kappa, self._kmax) + k)
+            kv = _implicit_apply(xp, Y, orth, G[:k], G[k:], self._kmax)
             Y.loss += self._eps * (kv + k)
         else:
             X.rotate(F[:k], extended=False)
@@ -799,7 +808,7 @@ class SVDUpdater:
         F, T, G, core_loss = _small_svd(xp, M, k, self._eps)
         self._U.loss += core_loss
         self._V.loss += core_loss
-        kmax = _kappa_max(self._dtype)
+        kmax = self._kmax
         for fac, orth, Q, W in ((self._U, od, Qd, F), (self._V, oe, Qe, G)):
             if orth is not None:
                 kap = _implicit_apply(xp, fac, orth, W[:k], W[k:], kmax)
@@ -814,7 +823,7 @@ class SVDUpdater:
 
     def _maintain(self) -> None:
         """Re-orthogonalize a factor whose estimated loss of orthogonality passed the bound."""
-        bound = _bound(self._dtype)
+        bound = self._bound
         for X, Y in ((self._U, self._V), (self._V, self._U)):
             if X.loss > bound:
                 # the a-priori estimate is a worst case: measure before paying for a QR
