@@ -503,9 +503,20 @@ def _multistage(
         if k:
             Lam = _penalty_derivative(xp, xp.abs(Theta), Lam1, penalty, a)
             Lam = xp.where(_eye_mask(xp, S.shape[0]), 0.0, Lam)
-        Theta, W, n_it, conv = _solve_stage(
-            xp, S, Lam, Theta, constraint=constraint, tol=tol, max_iter=max_iter
-        )
+        if constraint == "mmatrix":
+            # The M-matrix cone is invariant under Theta -> D Theta D (D positive diagonal):
+            # solve in correlation coordinates, where the gradient steps are far better scaled.
+            d = 1.0 / xp.sqrt(xp.diagonal(S))
+            dd = d[:, None] * d[None, :]
+            Tt, Wt, n_it, conv = _solve_stage(
+                xp, S * dd, Lam * dd, Theta / dd, constraint=constraint, tol=tol,
+                max_iter=max_iter,
+            )
+            Theta, W = Tt * dd, Wt / dd
+        else:
+            Theta, W, n_it, conv = _solve_stage(
+                xp, S, Lam, Theta, constraint=constraint, tol=tol, max_iter=max_iter
+            )
         iters.append(n_it)
         ok = ok and conv
     return Theta, W, iters, ok

@@ -246,7 +246,7 @@ def test_mle_is_inverse_when_unconstrained():
 def test_two_samples_suffice():
     # Slawski & Hein (2015), Lauritzen et al. (2019): the M-matrix MLE exists from n = 2
     # (non-centered) samples, whatever p; the DD one even from a single sample (Truell et al.)
-    rng = np.random.default_rng(6)
+    rng = np.random.default_rng(2)
     p = 5
     X = rng.standard_normal((2, p))
     est = MTP2Precision(alpha=0.0, stages=1, assume_centered=True, tol=1e-9,
@@ -402,3 +402,14 @@ def test_does_not_modify_input():
     project_mmatrix(T)
     np.testing.assert_array_equal(S, S0)
     np.testing.assert_array_equal(T, T0)
+
+
+@pytest.mark.parametrize("constraint", ["mmatrix", "dd_mmatrix"])
+def test_scale_equivariance(constraint):
+    # Theta(c S, c alpha) = Theta(S, alpha) / c for one weighted-l1 stage
+    rng = np.random.default_rng(13)
+    S = sample_cov(make_precision(10, rng), 80, rng)
+    T1 = mtp2_precision(S, 0.1, stages=1, constraint=constraint, tol=1e-10, max_iter=5000)
+    T2 = mtp2_precision(7.0 * S, 0.7, stages=1, constraint=constraint, tol=1e-10,
+                        max_iter=5000)
+    np.testing.assert_allclose(T2, T1 / 7.0, rtol=1e-6, atol=1e-8)
