@@ -19,12 +19,11 @@ where ``Q`` is an orthonormal basis of (an approximation of) the part of ``range
 ``"randomized"`` (Yamazaki et al. 2015)
     ``Q`` from a randomized range finder (``l`` columns, ``t`` power iterations) of the residual.
 ``"sparse"`` (Deng et al. 2024, the default)
-    ``Q = (B - V C) P`` is never formed: it is a sparse matrix ``B`` (the update's columns,
-    restricted to the ``|S|`` coordinates it touches) minus a combination of the orthonormal
-    ``V``, and both factors are stored in *extended* form ``U = U′ K_U``, ``V = V′ K_V`` with
-    small ``k × k`` matrices ``K``. An update then multiplies the ``K``\\ s and touches only the
-    rows of ``U′`` and ``V′`` it changes: ``O(nnz(E) k + (|S| + s) k² + (k + s)³)`` per update,
-    independent of ``m`` and ``n``.
+    ``Q = (B - V C) P`` is never formed: it is the sparse ``B = Eᵀ`` minus a combination of
+    the orthonormal ``V``, and both factors are stored in *extended* form ``U = U′ K_U``,
+    ``V = V′ K_V`` with small ``k × k`` matrices ``K``. An update then multiplies the ``K``\\ s
+    and touches only the rows of ``U′`` and ``V′`` it changes (Numba gather/scatter kernels):
+    ``O(nnz(E) k + s² k + (k + s)³)`` per update, independent of ``m`` and ``n``.
 
 Use ``"sparse"`` for sparse updates (its speed comes from sparsity), ``"zha-simon"`` as the
 accurate reference, ``"gkl"``/``"randomized"`` when updates are dense and large.
