@@ -27,12 +27,28 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
+
+def _threads_from_argv(default: str = "1") -> str:
+    argv = sys.argv[1:]
+    for k, a in enumerate(argv):
+        if a == "--threads" and k + 1 < len(argv):
+            return argv[k + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return default
+
+
+# BLAS threads must be fixed before NumPy/SciPy load their OpenBLAS copies (threadpoolctl only
+# limits libraries already loaded, and scipy.linalg.lapack / sklearn load lazily)
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = _threads_from_argv()
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import interleaved
+from _common import interleaved  # noqa: E402
 
-import projkit
+import projkit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,6 +164,8 @@ def main() -> None:
     ap.add_argument("--edges", type=int, default=112, help="target edges on the stock graph")
     args = ap.parse_args()
     sizes = args.sizes or ([100, 200] if args.quick else [100, 200, 500])
+    import scipy.linalg  # noqa: F401  (load every BLAS copy before limiting them)
+    import sklearn.covariance  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=args.threads):

@@ -612,7 +612,14 @@ def mtp2_precision(
     :math:`\\Theta^+ = P(\\Theta - \\eta\\nabla f)` with a Barzilai-Borwein trial
     :math:`\\eta`, halved until :math:`\\Theta^+` has a Cholesky factor and the Armijo condition
     :math:`f(\\Theta^+) \\le f(\\Theta) + 10^{-4}\\langle \\nabla f, \\Theta^+ - \\Theta\\rangle`
-    holds. SCAD: :math:`p'_\\lambda(t) = \\lambda` for :math:`t \\le \\lambda`,
+    holds (when the decrease falls below the rounding error of :math:`f`, the step is accepted
+    on the slope instead: Hager-Zhang's approximate Armijo condition). The M-matrix cone is
+    invariant under :math:`\\Theta \\mapsto D\\Theta D`, so those stages are solved in
+    correlation coordinates :math:`D = \\operatorname{diag}(S)^{-1/2}`. A stage stops when
+    :math:`\\|\\Theta^+ - \\Theta\\|_F \\le \\mathrm{tol}\\,\\|\\Theta\\|_F` and the natural KKT
+    residual :math:`\\|\\Theta - P(\\Theta - t\\nabla f)\\|_F / \\|\\Theta\\|_F` (zero exactly at
+    the solution; :math:`t = \\bar S^{-2}` makes it scale-free) is below ``tol`` too.
+    SCAD: :math:`p'_\\lambda(t) = \\lambda` for :math:`t \\le \\lambda`,
     :math:`(a\\lambda - t)_+/(a - 1)` beyond; MCP: :math:`(\\lambda - t/\\gamma)_+`.
     Computations run in float64 on the input's device; float32 input gets float32 output.
 
@@ -624,6 +631,9 @@ def mtp2_precision(
     for attractive Gaussian Markov random fields", Linear Algebra Appl. 473, 2015.
     S. Lauritzen, C. Uhler, P. Zwiernik, "Maximum likelihood estimation in Gaussian models
     under total positivity", Ann. Statist. 47(4), 2019.
+    J. Fan, R. Li, "Variable selection via nonconcave penalized likelihood and its oracle
+    properties", JASA 96, 2001 (SCAD). C.-H. Zhang, "Nearly unbiased variable selection under
+    minimax concave penalty", Ann. Statist. 38(2), 2010 (MCP).
 
     Examples
     --------
