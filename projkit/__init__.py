@@ -49,6 +49,8 @@ _LAZY: dict[str, str] = {
     "sample_dpp": "projkit.sampling.dpp",
     "volume_sample": "projkit.sampling.volume",
     "dpp_lstsq": "projkit.sampling.wls",
+    "legendre_features": "projkit.sampling.wls",
+    "trigonometric_features": "projkit.sampling.wls",
     # optimization
     "project_mmatrix": "projkit.optim.mmatrix",
     "project_dd_mmatrix": "projkit.optim.mmatrix",
