@@ -65,28 +65,32 @@ def _column(code, k1, k2, j, size, s, log1mp, scale, rows, vals):  # pragma: no 
 
 
 @nb.njit(cache=True)
-def bucket_columns(code, k1, k2, size, s, log1mp, scale, offset, n, proto):  # pragma: no cover
-    """The non-zeros of S[:, offset:offset+n] grouped by row of S (a counting sort).
+def bucket_counts(code, k1, k2, size, s, log1mp, scale, offset, n, starts):  # pragma: no cover
+    """First pass of grouping the non-zeros of S[:, offset:offset+n] by row of S.
 
-    ``proto`` is an empty array of the dtype wanted for the values. Returns ``starts``
-    (size + 1), ``src`` (column of each non-zero) and ``vals``, so that row
-    ``r`` of S is ``vals[starts[r]:starts[r+1]]`` at columns ``src[...]``. Two passes over the
-    hash (count, then fill) keep the memory at one index per non-zero of S, O(n · nnz/column),
-    which is small beside A; grouping by row lets the application run row by row of the output
-    (in cache, in parallel, without write conflicts).
+    Fills ``starts`` (size + 1, zeroed by the caller) with the row offsets (a counting sort),
+    so that row ``r`` of S will be entries ``starts[r]:starts[r+1]`` of :func:`bucket_fill`'s
+    arrays. Grouping by row lets the application run row by row of the output (in cache, in
+    parallel, without write conflicts) at the cost of one index per non-zero of S — O(n · nnz
+    per column), small beside A. The caller allocates, so the memory is visible to Python.
     """
     rows = np.empty(size, np.int64)
     vals = np.empty(size, np.float64)
-    starts = np.zeros(size + 1, np.int64)
     for i in range(n):
         cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
         for q in range(cnt):
             starts[rows[q] + 1] += 1
     for r in range(size):
         starts[r + 1] += starts[r]
+
+
+@nb.njit(cache=True)
+def bucket_fill(code, k1, k2, size, s, log1mp, scale, offset, n, starts, src,
+                out_vals):  # pragma: no cover
+    """Second pass: the column index and value of each non-zero, grouped by row of S."""
+    rows = np.empty(size, np.int64)
+    vals = np.empty(size, np.float64)
     fill = starts[:-1].copy()
-    src = np.empty(starts[size], np.int64)
-    out_vals = np.empty(starts[size], proto.dtype)
     for i in range(n):
         cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
         for q in range(cnt):
@@ -94,7 +98,6 @@ def bucket_columns(code, k1, k2, size, s, log1mp, scale, offset, n, proto):  # p
             src[fill[r]] = i
             out_vals[fill[r]] = vals[q]
             fill[r] += 1
-    return starts, src, out_vals
 
 
 @nb.njit(cache=True, parallel=True)

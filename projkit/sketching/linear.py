@@ -407,8 +407,12 @@ def _apply(p: _Params, X: Any, xp: ModuleType) -> Any:
         from . import _linear_numba as nbk
 
         if p.method in _SPARSE_CODES:
-            starts, src, vals = nbk.bucket_columns(*_sparse_args(p), np.int64(p.offset),
-                                                   np.int64(p.n), np.empty(0, dtype))
+            args = (*_sparse_args(p), np.int64(p.offset), np.int64(p.n))
+            starts = np.zeros(p.size + 1, dtype=np.int64)
+            nbk.bucket_counts(*args, starts)
+            src = np.empty(int(starts[-1]), dtype=np.int32 if p.n < 2**31 else np.int64)
+            vals = np.empty(int(starts[-1]), dtype=dtype)
+            nbk.bucket_fill(*args, starts, src, vals)
             out = np.empty((p.size, X.shape[1]), dtype=dtype)
             if sparse:
                 X = X.tocsr() if X.format != "csr" else X
