@@ -29,7 +29,12 @@ from typing import Any
 import numpy as np
 
 from .._backend import check_array
-from .._backend.namespace import array_namespace, is_cupy_namespace, is_numpy_namespace
+from .._backend.namespace import (
+    array_namespace,
+    is_cupy_namespace,
+    is_numpy_namespace,
+    is_sparse,
+)
 
 __all__ = ["KroneckerProjection", "cholesky_update"]
 
@@ -100,6 +105,16 @@ def _sym_matmul(xp: ModuleType, M: Any, X: Any) -> Any:
     from scipy.linalg import blas
 
     return blas.get_blas_funcs("symm", (M, X))(1.0, M, X, side=0, lower=1)
+
+
+def _sparse_module(xp: ModuleType) -> ModuleType:
+    if is_cupy_namespace(xp):
+        import cupyx.scipy.sparse as csp
+
+        return csp
+    import scipy.sparse as sps
+
+    return sps
 
 
 def _spectral_norm(xp: ModuleType, F: Any) -> float:
@@ -254,8 +269,11 @@ class KroneckerProjection:
 
     Parameters
     ----------
-    A : (m, n²) array
-        Row ``i`` is ``vec(Aᵢ)`` (``Aᵢ.ravel()``). ``B`` must have full row rank ``m``.
+    A : (m, n²) array or sparse matrix
+        Row ``i`` is ``vec(Aᵢ)`` (``Aᵢ.ravel()``). ``B`` must have full row rank ``m``. Sparse
+        ``A`` (SciPy or CuPyX; SDP constraints often are) is never densified: every product
+        with it is sparse × dense, costing ``nnz(A)`` per column where dense ``A`` costs
+        ``mn²`` (``B`` and ``BBᵀ`` themselves are dense).
     W : (n, n) array
         Symmetric positive semidefinite weight.
     form : {"w_kron_i", "sqrt_kron_sqrt"}
@@ -369,7 +387,7 @@ class KroneckerProjection:
 
     def __init__(self, A: Any, W: Any, *, form: str = "w_kron_i", mode: str = "exact",
                  eps: float | None = None):
-        A, xp = check_array(A, name="A", accept_sparse=False, min_shape=(1, 1))
+        A, xp = check_array(A, name="A", min_shape=(1, 1))
         W, xpW = check_array(W, name="W", accept_sparse=False, min_shape=(1, 1))
         array_namespace(A, W)
         if not (is_numpy_namespace(xp) or is_cupy_namespace(xp)):
@@ -402,7 +420,8 @@ class KroneckerProjection:
             if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1:
                 raise ValueError(f"eps: expected a float in (0, 1), got {eps!r}")
         dt = np.result_type(np.dtype(A.dtype), np.dtype(W.dtype))
-        A, W = A.astype(dt, copy=False), W.astype(dt, copy=False)
+        A = A.astype(dt) if is_sparse(A) and A.dtype != dt else A.astype(dt, copy=False)
+        W = W.astype(dt, copy=False)
         self._xp = xp
         self._dtype = dt
         self._m, self._n = m, n
@@ -412,10 +431,20 @@ class KroneckerProjection:
         # Aᵢ side by side: _Ar[a, i·n + b] = Aᵢ[a, b], so [Qᵀ Aᵢ]ᵢ is one wide (p × n × mn) GEMM
         # (much faster in BLAS than the skinny (mn × n × p) one); _Ac[b, i·n + a] = Aᵢ[a, b]
         # gives [Qᵀ Aᵢᵀ]ᵢ for the sqrt ⊗ sqrt form
-        A3 = xp.reshape(A, (m, n, n))
-        self._Ar = xp.reshape(xp.ascontiguousarray(A3.transpose(1, 0, 2)), (n, m * n))
-        if form == "sqrt_kron_sqrt":
-            self._Ac = xp.reshape(xp.ascontiguousarray(A3.transpose(2, 0, 1)), (n, m * n))
+        self._sparse = is_sparse(A)
+        if self._sparse:
+            # sparse A is never densified: Â (rows (i, a), columns b) and its in-block
+            # transpose Âᵗ (rows (i, b), columns a) give B = [W Aᵢ] or [S Aᵢ S] as sparse × dense
+            coo = A.tocoo()
+            i, a, b = coo.row, coo.col // n, coo.col % n
+            csr = _sparse_module(xp).csr_matrix
+            self._Ahat = csr((coo.data, (i * n + a, b)), shape=(m * n, n))
+            self._AhatT = csr((coo.data, (i * n + b, a)), shape=(m * n, n))
+        else:
+            A3 = xp.reshape(A, (m, n, n))
+            self._Ar = xp.reshape(xp.ascontiguousarray(A3.transpose(1, 0, 2)), (n, m * n))
+            if form == "sqrt_kron_sqrt":
+                self._Ac = xp.reshape(xp.ascontiguousarray(A3.transpose(2, 0, 1)), (n, m * n))
         W = self._check_symmetric(W, "W")
         lam, Q = self._check_psd(W, "W")
         self._W = W
@@ -508,6 +537,13 @@ class KroneckerProjection:
     def _B_dense(self) -> Any:
         """``B`` for the factored weight, by the identity (``m × n²``)."""
         xp, m, n = self._xp, self._m, self._n
+        if self._sparse:
+            if self.form == "w_kron_i":
+                # (Âᵗ W)[(i, b), a] = Σ_a' Aᵢ[a', b] W[a', a] = (W Aᵢ)[a, b]
+                T = xp.reshape(self._AhatT @ self._Wf, (m, n, n)).transpose(0, 2, 1)
+                return xp.reshape(xp.ascontiguousarray(T), (m, n * n))
+            T = xp.reshape(self._Ahat @ self._Sf, (m, n, n))          # Aᵢ S
+            return xp.reshape(xp.matmul(self._Sf, T), (m, n * n))   # S Aᵢ S
         A3 = xp.reshape(self._A, (m, n, n))
         if self.form == "w_kron_i":
             B3 = xp.matmul(self._Wf, A3)
@@ -602,6 +638,11 @@ class KroneckerProjection:
             # over A for both signs (the update is memory-bound at these shapes)
             pos, neg = keep & (d > 0), keep & (d < 0)
             npos = int(xp.sum(pos))
+            if self._sparse:
+                # A (q ⊗ I): [i, (l, b)] = Σ_a q_l[a] Aᵢ[a, b], already in the (m, p·n) layout
+                eye = xp.eye(n, dtype=self._dtype)
+                return (xp.asarray(self._A @ xp.kron(q[:, pos], eye)),
+                        xp.asarray(self._A @ xp.kron(q[:, neg], eye)))
             G = xp.reshape(xp.concatenate([q[:, pos], q[:, neg]], axis=1).T @ self._Ar,
                            (-1, m, n))
             return (xp.reshape(xp.ascontiguousarray(G[:npos].transpose(1, 0, 2)), (m, -1)),
@@ -613,8 +654,13 @@ class KroneckerProjection:
         keepz = z > 100 * n * _eps(self._dtype) * zmax
         Rz = Qz[:, keepz] * xp.sqrt(z[keepz])                      # Z = Rz Rzᵀ
         k = U.shape[1]
-        G = xp.reshape(U.T @ self._Ar, (k, m, n))                  # G[l, i, :] = u_lᵀ Aᵢ
-        H = xp.reshape(U.T @ self._Ac, (k, m, n))                  # H[l, i, :] = (Aᵢ u_l)ᵀ
+        if self._sparse:
+            eye = xp.eye(n, dtype=self._dtype)
+            G = xp.reshape(xp.asarray(self._A @ xp.kron(U, eye)), (m, k, n)).transpose(1, 0, 2)
+            H = xp.reshape(xp.asarray(self._A @ xp.kron(eye, U)), (m, n, k)).transpose(2, 0, 1)
+        else:
+            G = xp.reshape(U.T @ self._Ar, (k, m, n))              # G[l, i, :] = u_lᵀ Aᵢ
+            H = xp.reshape(U.T @ self._Ac, (k, m, n))              # H[l, i, :] = (Aᵢ u_l)ᵀ
         s = xp.sqrt(xp.abs(c))[:, None, None]
         GR = xp.concatenate([(G @ Rz) * s, (H @ Rz) * s], axis=0)  # (2k, m, rz)
         pos = xp.concatenate([c > 0, c > 0])

@@ -358,3 +358,30 @@ def test_partial_refresh_certified(monkeypatch, form):
         P = dense_P(A, kp.W, form)
         assert np.linalg.norm(kp.query(np.eye(36)) - P, 2) <= kp.error_bound + 1e-9
     assert partial > 0
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("mode", ["exact", "sketched"])
+def test_sparse_A_matches_dense(form, mode):
+    # SDP constraint matrices are often sparse: A stays sparse, the answers are the same
+    import scipy.sparse as sps
+
+    rng = np.random.default_rng(19)
+    n, m = 6, 20
+    A = sps.random(m, n * n, density=0.3, random_state=19, format="csr")
+    eps = 0.05 if mode == "sketched" else None
+    G = rng.standard_normal((n, n))
+    W = G @ G.T / n + np.eye(n)
+    ks = KroneckerProjection(A, W, form=form, mode=mode, eps=eps)
+    kd = KroneckerProjection(A.toarray(), W, form=form, mode=mode, eps=eps)
+    assert ks._sparse and not kd._sparse
+    for t in range(5):
+        U, c = _random_update(rng, kd.W, 1 + t % 3, scale=0.2)
+        ks.update(U, c)
+        kd.update(U, c)
+    H = rng.standard_normal((n * n, 2))
+    np.testing.assert_allclose(ks.query(H), kd.query(H), atol=1e-10)
+    np.testing.assert_allclose(ks._B_dense(), kd._B_dense(), atol=1e-12)
+    if mode == "exact":
+        ref = dense_P(A.toarray(), ks.W, form) @ H
+        assert np.linalg.norm(ks.query(H) - ref) <= 1e-8 * np.linalg.norm(ref)
