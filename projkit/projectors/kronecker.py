@@ -437,9 +437,9 @@ class KroneckerProjection:
             # transpose Âᵗ (rows (i, b), columns a) give B = [W Aᵢ] or [S Aᵢ S] as sparse × dense
             coo = A.tocoo()
             i, a, b = coo.row, coo.col // n, coo.col % n
-            csr = _sparse_module(xp).csr_matrix
-            self._Ahat = csr((coo.data, (i * n + a, b)), shape=(m * n, n))
-            self._AhatT = csr((coo.data, (i * n + b, a)), shape=(m * n, n))
+            coo_matrix = _sparse_module(xp).coo_matrix
+            self._Ahat = coo_matrix((coo.data, (i * n + a, b)), shape=(m * n, n)).tocsr()
+            self._AhatT = coo_matrix((coo.data, (i * n + b, a)), shape=(m * n, n)).tocsr()
         else:
             A3 = xp.reshape(A, (m, n, n))
             self._Ar = xp.reshape(xp.ascontiguousarray(A3.transpose(1, 0, 2)), (n, m * n))

@@ -46,6 +46,24 @@ def test_cupy_matches_numpy(form, mode, dtype):
                        atol=10 * rtol * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("form", ["w_kron_i", "sqrt_kron_sqrt"])
+def test_cupy_sparse_A(form):
+    cp = pytest.importorskip("cupy")
+    csp = pytest.importorskip("cupyx.scipy.sparse")
+    import scipy.sparse as sps
+
+    rng, _, W = _problem(3)
+    A = sps.random(15, 36, density=0.3, random_state=3, format="csr")
+    k_cpu = projkit.KroneckerProjection(A, W, form=form)
+    k_gpu = projkit.KroneckerProjection(csp.csr_matrix(A), cp.asarray(W), form=form)
+    U = np.linalg.qr(rng.standard_normal((6, 2)))[0]
+    c = np.array([0.1, -0.05])
+    k_cpu.update(U, c)
+    k_gpu.update(cp.asarray(U), cp.asarray(c))
+    h = rng.standard_normal(36)
+    np.testing.assert_allclose(to_host(k_gpu.query(cp.asarray(h))), k_cpu.query(h), atol=1e-9)
+
+
 def test_cupy_indefinite_update_raises():
     cp = pytest.importorskip("cupy")
     _, A, W = _problem(1)
