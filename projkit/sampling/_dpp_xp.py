@@ -126,18 +126,18 @@ def chain_batch(xp: ModuleType, V: Any, cols: Any, ranks: Any, row_hash: Any, *,
             Qp = Q[pending, :t, :]  # (ps, t, R)
             coef = xp.matmul(W, xp.swapaxes(Qp, 1, 2))  # (ps, P, t)
             res = nj - xp.sum(coef * coef, axis=2)
-            dup = xp.any(j[:, :, None] == out[pending, None, :t], axis=2) if t else \
+            dup = xp.any(j[:, :, None] == out[pending][:, None, :t], axis=2) if t else \
                 xp.zeros((ps, P), dtype=bool)
             acc = (v * nj < res) & (res > rtol * nj) & (nj > 0) & ~dup
             has = xp.any(acc, axis=1)
-            first = xp.argmax(acc, axis=1)
+            first = xp.argmax(acc.astype(xp.int8), axis=1)
             done = xp.nonzero(has)[0]
             if done.shape[0]:
                 sd = pending[done]
                 fd = first[done]
                 jd = j[done, fd]
                 out[sd, t] = jd
-                w = W[done, fd, :] - xp.matmul(coef[done, fd, None, :], Qp[done])[:, 0, :]
+                w = W[done, fd, :] - xp.matmul(coef[done, fd][:, None, :], Qp[done])[:, 0, :]
                 c2 = xp.matmul(Qp[done], w[:, :, None])  # second Gram-Schmidt pass
                 w = w - xp.matmul(xp.swapaxes(Qp[done], 1, 2), c2)[:, :, 0]
                 nrm = xp.sqrt(xp.sum(w * w, axis=1))

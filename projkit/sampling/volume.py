@@ -157,6 +157,6 @@ def _rescaled(U: Any, k: int, q: Any, n_samples: int, key: int, xp: ModuleType) 
         cdf = xp.cumsum(q)
         more = xp.searchsorted(cdf, (u * cdf[-1]).reshape(-1), side="right").reshape(u.shape)
         # past the end only by rounding: the last row with positive probability
-        last = N - 1 - int(xp.argmax(xp.flip(q > 0)))
+        last = N - 1 - int(xp.argmax(xp.flip(q > 0).astype(xp.int8)))
         more = xp.minimum(more, last)
     return xp.sort(xp.concatenate([core, more.astype(xp.int64)], axis=1), axis=1)
