@@ -220,7 +220,12 @@ def approx_matmul(sketch_a: Sketch, sketch_b: Sketch) -> Any:
         raise ValueError("approx_matmul: a sketch covers only a block of rows; merge the "
                          "blocks with projkit.merge_sketches first")
     array_namespace(sketch_a.matrix, sketch_b.matrix)  # same library (raises otherwise)
-    return spec.matmul(sketch_a, sketch_b)
+    # torch / other Array-API matrices: compute on zero-copy NumPy/CuPy views, convert back
+    ma, back = native(sketch_a.matrix)
+    mb, _ = native(sketch_b.matrix)
+    if ma is not sketch_a.matrix or mb is not sketch_b.matrix:
+        sketch_a, sketch_b = replace(sketch_a, matrix=ma), replace(sketch_b, matrix=mb)
+    return back(spec.matmul(sketch_a, sketch_b))
 
 
 def merge_sketches(sketches: Sequence[Sketch]) -> Sketch:

@@ -226,3 +226,14 @@ def test_torch_in_torch_out():
     assert isinstance(sk.matrix, torch.Tensor)
     np.testing.assert_allclose(sk.matrix.numpy(),
                                projkit.sketch(A_DENSE, 20, method="srht", rng=3).matrix)
+
+
+@pytest.mark.parametrize("method", ["srht", "coordinated"])
+def test_array_api_strict_in_and_out(method):
+    xs = pytest.importorskip("array_api_strict")
+    A = xs.asarray(A_DENSE)
+    sk = projkit.sketch(A, 20, method=method, rng=3)
+    W = projkit.approx_matmul(sk, sk)
+    assert type(W) is type(A)
+    ref = projkit.sketch(A_DENSE, 20, method=method, rng=3)
+    np.testing.assert_allclose(np.asarray(W), projkit.approx_matmul(ref, ref), rtol=1e-12)
