@@ -61,8 +61,8 @@ def fastrp(
         The embedding dimension.
     weights : sequence of float, default (0.0, 0.0, 1.0, 6.67)
         ``alpha_1 .. alpha_k``: the weight of each power ``A^i`` of the transition matrix; its
-        length is the number of propagation steps ``k``. (The FastRP authors use
-        ``(1, 1, 7.81, 45.28)`` with ``normalize=False`` on BlogCatalog.)
+        length is the number of propagation steps ``k``. The default weights the 3rd and 4th
+        powers, which suits social networks such as BlogCatalog.
     beta : float, default -0.64
         The degree normalization strength: the random vector of node ``j`` is scaled by
         ``d_j^beta``, so negative values damp high-degree nodes.
@@ -79,8 +79,7 @@ def fastrp(
         Propagate with the random-walk transition matrix ``A = D^{-1} S`` (True) or with the
         adjacency ``S`` itself (False).
     normalize : bool, default True
-        L2-normalize the rows of every ``N_i`` before the weighted sum (the paper's setting;
-        the authors' BlogCatalog tuning switches it off).
+        L2-normalize the rows of every ``N_i`` before the weighted sum (the paper's setting).
     density : float in (0, 1], optional
         Fraction of non-zeros of ``R``; default ``1 / sqrt(n)`` (Li et al.'s very sparse
         projection; GDS uses 1/3).
