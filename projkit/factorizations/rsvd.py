@@ -39,7 +39,7 @@ from .._backend import (
     is_sparse,
     native,
 )
-from .._backend.namespace import is_cupy_namespace, is_numpy_namespace
+from .._backend.namespace import is_numpy_namespace
 from ._results import SVD
 
 __all__ = ["range_finder", "rsvd"]
@@ -198,63 +198,121 @@ def _conjT(xp: ModuleType, X: Any) -> Any:
     return xp.conj(X).T if np.dtype(X.dtype).kind == "c" else X.T
 
 
-def _orth(xp: ModuleType, Y: Any) -> Any:
-    """Orthonormal basis of ``range(Y)`` (economic Householder QR)."""
+def _orth_householder(xp: ModuleType, Y: Any) -> Any:
+    """Orthonormal basis of ``range(Y)`` (economic Householder QR, ``geqrf`` + ``orgqr``)."""
     if is_numpy_namespace(xp):
         import scipy.linalg as sla
 
-        return sla.qr(Y, mode="economic", check_finite=False, overwrite_a=True)[0]
+        with _serial(xp):
+            return sla.qr(Y, mode="economic", check_finite=False, overwrite_a=True)[0]
     return xp.linalg.qr(Y, mode="reduced")[0]
 
 
-def _cholqr(xp: ModuleType, Y: Any) -> Any | None:
-    """One Cholesky-QR step ``Y R⁻¹`` with ``RᴴR = YᴴY``; None when the Gram matrix is not PD."""
-    G = _conjT(xp, Y) @ Y
-    # a tiny shift keeps the Cholesky alive for numerically rank-deficient blocks (shifted
-    # Cholesky-QR, Fukaya et al. 2020); the next pass fixes the orthogonality it costs
-    eps = float(np.finfo(_real_dtype(Y.dtype)).eps)
-    shift = 11.0 * (Y.shape[0] * Y.shape[1] + Y.shape[1] * (Y.shape[1] + 1)) * eps
-    d = xp.real(xp.diagonal(G)) if hasattr(xp, "diagonal") else xp.real(xp.diag(G))
-    G = G + (shift * float(xp.max(d))) * xp.eye(G.shape[0], dtype=G.dtype)
-    try:
-        R = xp.linalg.cholesky(G)  # lower: G = L Lᴴ, so R = Lᴴ
-    except Exception:  # numpy LinAlgError / cupy returns NaN
-        return None
-    if not bool(xp.all(xp.isfinite(R))):
-        return None
-    import cupyx.scipy.linalg as csla  # only reached for CuPy
+def _chol_step(xp: ModuleType, Y: Any, max_cond: float) -> tuple[Any, Any] | None:
+    """One Cholesky-QR step: ``(Y L⁻ᴴ, L)`` with ``L Lᴴ = YᴴY``, or None on breakdown.
 
-    # Y R⁻¹ = (R⁻ᴴ Yᴴ)ᴴ = (L⁻¹ Yᴴ)ᴴ
-    return _conjT(xp, csla.solve_triangular(R, _conjT(xp, Y), lower=True))
+    Breakdown: the Cholesky factorization fails, or the diagonal of ``L`` spans more than
+    ``max_cond`` (a lower bound on ``κ(Y)``), beyond which the Gram matrix has lost the
+    weak directions to rounding.
+    """
+    try:
+        with _serial(xp):
+            G = _conjT(xp, Y) @ Y  # BLAS-3 Gram matrix (the one pass over Y)
+            L = xp.linalg.cholesky(G)
+    except Exception:  # numpy raises LinAlgError; CuPy may raise or return NaN
+        return None
+    d = xp.abs(xp.diagonal(L)) if hasattr(xp, "diagonal") else xp.abs(xp.diag(L))
+    dmin, dmax = float(xp.min(d)), float(xp.max(d))
+    if not (math.isfinite(dmin) and math.isfinite(dmax)) or dmin <= 0 or dmax > max_cond * dmin:
+        return None
+    # Y L⁻ᴴ through the explicit l × l inverse: one more GEMM, span-preserving to rounding
+    I = xp.eye(L.shape[0], dtype=L.dtype)
+    if is_numpy_namespace(xp):
+        import scipy.linalg as sla
+
+        with _serial(xp):
+            Linv = sla.solve_triangular(L, I, lower=True, check_finite=False)
+    else:
+        try:
+            import cupyx.scipy.linalg as csla
+
+            Linv = csla.solve_triangular(L, I, lower=True)
+        except ImportError:
+            Linv = xp.linalg.inv(L)
+    with _serial(xp):
+        return Y @ _conjT(xp, Linv), L
+
+
+def _cholqr2(xp: ModuleType, Y: Any) -> Any | None:
+    """Orthonormal basis of ``range(Y)`` by Cholesky-QR2, or None where it is not accurate.
+
+    Two Gram + ``l × l`` Cholesky + GEMM passes (all BLAS-3; several times faster than
+    Householder QR on tall-skinny blocks, and the natural choice on GPUs). Accepted only when
+    the first pass leaves ``Q₁`` with ``‖Q₁ᴴQ₁ − I‖ ≤ 1/2`` (visible in the second factor),
+    which makes the result orthonormal to working precision (Yamamoto et al. 2015); the
+    backward error of the span is that of the triangular solve, ``O(u)``.
+    """
+    eps = float(np.finfo(_real_dtype(Y.dtype)).eps)
+    first = _chol_step(xp, Y, 0.1 / math.sqrt(eps))
+    if first is None:
+        return None
+    second = _chol_step(xp, first[0], 2.0)
+    if second is None:
+        return None
+    L2 = second[1]
+    dev = float(xp.max(xp.abs(L2 - xp.eye(L2.shape[0], dtype=L2.dtype))))
+    return second[0] if dev <= 0.5 else None
+
+
+def _orth(xp: ModuleType, Y: Any) -> Any:
+    """Orthonormal basis of ``range(Y)``: Cholesky-QR2, else Householder QR."""
+    Q = _cholqr2(xp, Y)
+    return Q if Q is not None else _orth_householder(xp, Y)
 
 
 def _normalize(xp: ModuleType, Y: Any) -> Any:
     """Keep the columns of a power-iteration block from collapsing onto the top vector.
 
-    NumPy: ``P L`` of a partially pivoted LU (cheap ``getrf``; not orthonormal, which the power
-    iteration does not need). CuPy: shifted Cholesky-QR2 (GEMM-bound, avoids the missing pivoted
-    factorizations), falling back to Householder QR if the Gram matrix breaks down.
+    One Cholesky-QR pass ``Y L⁻ᴴ`` (BLAS-3, not exactly orthonormal, which the power iteration
+    does not need). When ``Y`` is too ill-conditioned for it: ``P L`` of a partially pivoted LU
+    on NumPy (as scikit-learn), Householder QR elsewhere (CuPy has no pivoted LU/QR).
     """
+    eps = float(np.finfo(_real_dtype(Y.dtype)).eps)
+    step = _chol_step(xp, Y, 0.1 / math.sqrt(eps))
+    if step is not None:
+        return step[0]
     if is_numpy_namespace(xp):
         import scipy.linalg as sla
 
-        return sla.lu(Y, permute_l=True, check_finite=False, overwrite_a=True)[0]
-    if is_cupy_namespace(xp):
-        Q = _cholqr(xp, Y)
-        if Q is not None:
-            Q = _cholqr(xp, Q)
-        if Q is not None:
-            return Q
-    return _orth(xp, Y)
+        with _serial(xp):
+            return sla.lu(Y, permute_l=True, check_finite=False, overwrite_a=True)[0]
+    return _orth_householder(xp, Y)
 
 
 def _small_svd(xp: ModuleType, B: Any) -> tuple[Any, Any, Any]:
+    """Thin SVD of the short-wide ``B`` (l × n).
+
+    ``Bᴴ = Q R`` by Cholesky-QR2 and the SVD of the ``l × l`` triangle ``Rᴴ = W Σ Zᴴ`` give
+    ``B = W Σ (Q Z)ᴴ``; LAPACK ``gesdd`` on ``B`` when Cholesky-QR2 declines.
+    """
+    Bh = _conjT(xp, B)
+    Q = _cholqr2(xp, Bh)
+    if Q is not None:
+        with _serial(xp):
+            R = _conjT(xp, Q) @ Bh  # l × l, recomputed from Q for accuracy
+            W, s, Zh = _svd_lapack(xp, _conjT(xp, R))
+            Vt = _conjT(xp, Q @ _conjT(xp, Zh))
+        return W, s, Vt
+    with _serial(xp):
+        return _svd_lapack(xp, B)
+
+
+def _svd_lapack(xp: ModuleType, B: Any) -> tuple[Any, Any, Any]:
     if is_numpy_namespace(xp):
         import scipy.linalg as sla
 
         try:
-            return sla.svd(B, full_matrices=False, check_finite=False, overwrite_a=True,
-                           lapack_driver="gesdd")
+            return sla.svd(B, full_matrices=False, check_finite=False, lapack_driver="gesdd")
         except np.linalg.LinAlgError:  # gesdd can fail to converge; gesvd is the robust one
             return sla.svd(B, full_matrices=False, check_finite=False, lapack_driver="gesvd")
     return xp.linalg.svd(B, full_matrices=False)
@@ -308,14 +366,10 @@ def _range_finder(op: _Operand, size: int, n_iter: int, sketch: str, gen: Any) -
     xp = op.xp
     Y = _test_matrix(op, size, sketch, gen)
     for _ in range(n_iter):
-        with _serial(xp):
-            Y = _normalize(xp, Y)
-        Z = op.rmatmat(Y)
-        with _serial(xp):
-            Z = _normalize(xp, Z)
+        Y = _normalize(xp, Y)
+        Z = _normalize(xp, op.rmatmat(Y))
         Y = op.matmat(Z)
-    with _serial(xp):
-        return _orth(xp, Y)
+    return _orth(xp, Y)
 
 
 def _randqb(op: _Operand, tol: float, max_rank: int, block: int, n_iter: int, sketch: str,
@@ -388,9 +442,7 @@ def _rsvd(op: _Operand, rank: int, oversample: int, n_iter: int, sketch: str, ge
     size = min(rank + oversample, min(op.shape))
     Q = _range_finder(op, size, n_iter, sketch, gen)
     B = _conjT(op.xp, op.rmatmat(Q))
-    with _serial(op.xp):
-        small = _small_svd(op.xp, B)
-    return _svd_from_qb(op, Q, small, rank)
+    return _svd_from_qb(op, Q, _small_svd(op.xp, B), rank)
 
 
 def _rank_for_tol(xp: ModuleType, s: Any, normA2: float, tol: float) -> int:
