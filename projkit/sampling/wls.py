@@ -30,7 +30,7 @@ import numpy as np
 
 from .._backend import check_array, check_positive_int, draw_key, engine, native
 from .._backend.random import hash_entry, hash_row, uniform_from_bits
-from .dpp import _projection_dpp
+from .dpp import _orthonormal_basis, _projection_dpp
 from .volume import _rescaled
 
 __all__ = ["DPPLstsq", "dpp_lstsq", "legendre_features", "trigonometric_features"]
@@ -270,42 +270,14 @@ def dpp_lstsq(f: Any, features: Any, m: int, *, n_samples: int | None = None,
     return DPPLstsq(*(back(a) for a in res))
 
 
-def _orthonormal_basis(Phi: Any, xp: ModuleType) -> Any:
-    """Orthonormal basis of the range of ``Phi`` (N × m, N ≫ m) by Cholesky-QR twice.
-
-    The features are (nearly) orthonormal already, so the Gram matrix is well conditioned and
-    CholeskyQR2 is as accurate as Householder QR while costing two ``m × m`` factorizations and
-    BLAS-3 products (LAPACK's tall-skinny QR was 1000× slower here). Falls back to Householder
-    QR when the Gram matrix is not numerically positive definite.
-    """
-    m = Phi.shape[1]
-    Q = Phi
-    for _ in range(2):
-        G = Q.T @ Q
-        try:
-            C = xp.linalg.cholesky(G)
-        except np.linalg.LinAlgError:
-            C = None
-        if C is None or not bool(xp.all(xp.isfinite(C))):
-            break
-        d = xp.abs(xp.diagonal(C))
-        if float(xp.min(d)) <= 1e-6 * float(xp.max(d)):  # cond(G) > 1e12: too ill-posed
-            break
-        Q = Q @ xp.linalg.inv(C.T)
-    else:
-        return Q
-    Q, R = xp.linalg.qr(Phi)
-    d = xp.abs(xp.diagonal(R))
-    if float(xp.min(d)) <= m * np.finfo(np.float64).eps * float(xp.max(d)):
-        raise np.linalg.LinAlgError("features: linearly dependent on the candidate set")
-    return Q
-
-
 def _dpp_lstsq(f: Any, values: Any, X: Any, Phi: Any, m: int, n: int, scheme: str, key: int,
                xp: ModuleType) -> tuple[Any, Any, Any, Any]:
     """Body: sample, weight and solve. Returns (coefficients, sample, points, weights)."""
     N = X.shape[0]
-    Q = _orthonormal_basis(Phi.astype(xp.float64), xp)
+    try:
+        Q = _orthonormal_basis(Phi.astype(xp.float64), xp)
+    except np.linalg.LinAlgError as exc:
+        raise np.linalg.LinAlgError("features: linearly dependent on the candidate set") from exc
     lev = xp.sum(Q * Q, axis=1)  # leverage, sums to m
     q = lev / m  # optimal density on the candidates
     if scheme == "projection_dpp":
