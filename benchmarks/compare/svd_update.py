@@ -221,14 +221,18 @@ def main(argv=None):
                          "with --quick (its pure-Python Gram-Schmidt takes minutes on the "
                          "other settings)")
     ap.add_argument("--data", choices=["classic3", "blogcatalog", "both"], default="both")
+    ap.add_argument("--batches", type=int, nargs="+", default=None,
+                    help="numbers of batches (default: 10 with --quick, else 10 and 100)")
+    ap.add_argument("--k", type=int, nargs="+", default=None,
+                    help="ranks (default: 64 with --quick, else 64 and 16)")
     args = ap.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
     svds_steps = args.svds_steps or (2 if args.quick else 5)
     if not (DATA / "classic3.mat").exists():
         print(f"data not found in {DATA}; set PROJKIT_DATA")
         return 1
-    grid_b = (10,) if args.quick else (10, 100)
-    grid_k = (64,) if args.quick else (64, 16)
+    grid_b = args.batches or ((10,) if args.quick else (10, 100))
+    grid_k = args.k or ((64,) if args.quick else (64, 16))
     print(f"IncSVD available: {have_incsvd()}; cores: {os.cpu_count()} (shared machine)")
     jobs = []
     if args.data in ("classic3", "both"):
