@@ -267,3 +267,14 @@ def test_dpp_errors():
         sample_dpp(eigen=np.eye(3))
     with pytest.raises(ValueError, match="eigenvalues"):
         sample_dpp(eigen=(np.ones(2), np.eye(3)))
+
+
+def test_torch_in_torch_out():
+    torch = pytest.importorskip("torch")
+    V = _orth(30, 4)
+    S = sample_projection_dpp(torch.from_numpy(V), n_samples=3, rng=0)
+    assert isinstance(S, torch.Tensor)
+    np.testing.assert_array_equal(S.numpy(), sample_projection_dpp(V, n_samples=3, rng=0))
+    L = V @ V.T + 0.1 * np.eye(30)
+    Sk = sample_dpp(L=torch.from_numpy(L), k=3, n_samples=2, rng=0)
+    assert isinstance(Sk, torch.Tensor) and tuple(Sk.shape) == (2, 3)
