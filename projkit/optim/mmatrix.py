@@ -19,7 +19,7 @@ stage minimizes the smooth function
 convex cone; positive definiteness is never projected onto, it is kept by the line search
 (a trial point is accepted only when its Cholesky factorization exists). One iteration costs one
 Cholesky factorization per trial step and one triangular inverse per accepted step; the arrays
-never leave their device (NumPy through LAPACK ``potrf``/``potri``, CuPy through cuSOLVER).
+never leave their device (NumPy through LAPACK ``potrf``/``trtri``, CuPy through cuSOLVER).
 """
 
 from __future__ import annotations
@@ -288,16 +288,17 @@ def _chol_logdet(xp: ModuleType, L: Any) -> float:
 
 
 def _chol_inv(xp: ModuleType, L: Any) -> Any:
-    """A^{-1} from the lower Cholesky factor of A (LAPACK potri / device triangular solve)."""
+    """A^{-1} from the lower Cholesky factor of A (LAPACK trtri / device triangular solve)."""
     if xp is np:
         from scipy.linalg import lapack
 
-        potri = lapack.dpotri if L.dtype == np.float64 else lapack.spotri
-        Ai, info = potri(L, lower=1)
+        # trtri + one GEMM rather than potri: OpenBLAS's threaded lauum (inside potri) is
+        # pathologically slow on small matrices of a busy machine (100x on 50 x 50)
+        trtri = lapack.dtrtri if L.dtype == np.float64 else lapack.strtri
+        Li, info = trtri(L, lower=1)
         if info != 0:
             raise np.linalg.LinAlgError("triangular inverse failed (singular Cholesky factor)")
-        Ai = np.tril(Ai)
-        return Ai + np.tril(Ai, -1).T
+        return Li.T @ Li
     from cupyx.scipy.linalg import solve_triangular
 
     Li = solve_triangular(L, xp.eye(L.shape[0], dtype=L.dtype), lower=True)
