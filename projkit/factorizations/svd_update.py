@@ -811,7 +811,6 @@ class SVDUpdater:
         xp, k = self._xp, self._k
         od, Qd, Cdt, DQ = self._basis(self._U, Dt)
         oe, Qe, Cet, EQ = self._basis(self._V, Et)
-        rd, re = DQ.shape[1], EQ.shape[1]
         Lft = xp.concatenate([Cdt.T, DQ.T], axis=0)  # [UᵀD; QdᵀD]
         Rgt = xp.concatenate([Cet.T, EQ.T], axis=0)  # [VᵀE; QeᵀE]
         M = Lft @ Rgt.T
@@ -828,7 +827,6 @@ class SVDUpdater:
                 Z = fac.stored()
                 Z[...] = Z @ W[:k] + Q @ W[k:]
                 fac.loss += self._eps * k
-        del rd, re
         self._s = T
         self._maintain()
 
