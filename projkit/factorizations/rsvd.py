@@ -533,6 +533,7 @@ def range_finder(
         size = check_positive_int(size, name="size", high=min(m, n))
     gen = device_rng(rng, op.xp)
     if tol is None:
+        assert size is not None
         Q = _range_finder(op, size, n_iter, sketch, gen)
     else:
         max_rank = size if size is not None else min(m, n)
@@ -634,6 +635,7 @@ def rsvd(
     n_iter = _resolve_n_iter(n_iter, max_rank, (m, n))
     gen = device_rng(rng, op.xp)
     if tol is None:
+        assert rank is not None
         res = _rsvd(op, rank, oversample, n_iter, sketch, gen)
     else:
         block = min(max(oversample, 10, max_rank // 20), max_rank)
