@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import check_array, check_rng, device_rng, native
-from .._backend.namespace import is_numpy_namespace
+from .._backend.namespace import is_numpy_namespace, is_torch
 from ._dct import dct_coefficients, dct_matrix
 
 __all__ = ["GradientProjector"]
@@ -164,6 +164,7 @@ class GradientProjector:
 
     NumPy and CuPy arrays are used directly; torch tensors (and other DLPack arrays) are viewed
     as NumPy/CuPy without copying (CUDA stays on its device), and results come back as tensors.
+    Half-precision gradients (float16, torch's bfloat16) are projected in float32.
     The gradient is checked for NaN/inf only at a refresh (a check forces a device sync).
 
     References
@@ -268,6 +269,8 @@ class GradientProjector:
         arrs = []
         back = None
         for j, g in enumerate(items):
+            if is_torch(g) and str(g.dtype) in ("torch.bfloat16", "torch.float16"):
+                g = g.float()  # NumPy/CuPy have no bfloat16: half precision works in float32
             a, b = native(g)
             back = back or b
             nm = f"{name}[{j}]" if batched else name

@@ -384,6 +384,9 @@ def test_torch_tensors_in_and_out(method):
     # a batched list of tensors
     pb = GradientProjector(3, method=method, rng=0)
     assert pb.project([G, 2 * G], 0).shape == (2, 3, 16)
+    # bfloat16 gradients (no NumPy dtype) are projected in float32
+    ph = GradientProjector(3, method=method, rng=0)
+    assert ph.project(G.to(torch.bfloat16), 0).dtype == torch.float32
 
 
 # ---------------------------------------------------------------------------------------------
