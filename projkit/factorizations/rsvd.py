@@ -13,10 +13,17 @@ Speed notes (what makes this faster than a straightforward implementation):
 * float32 stays float32 end to end, including the Gaussian test matrix (drawn on the device in
   the working dtype), so every GEMM runs in single precision;
 * the operand is transposed (as a view) so that the basis lives on the shorter side;
-* power iterations are normalized with an LU factorization (``getrf`` on a tall-skinny block,
-  far cheaper than Householder QR) on the CPU and with Cholesky-QR2 (two GEMMs and two
-  ``l × l`` Cholesky factorizations) on CuPy, which has no pivoted LU/QR and for which
-  Householder QR of a tall-skinny block is slow; only the last basis is orthonormalized;
+* every tall-skinny factorization is Cholesky-QR (a Gram GEMM, an ``l × l`` Cholesky and a
+  GEMM -- BLAS-3 only, several times faster than Householder QR or LU on an ``m × l`` block,
+  and the natural choice on GPUs): one pass normalizes a power iteration, two passes
+  (Cholesky-QR2) give the final orthonormal basis, and Cholesky-QR2 of ``Bᴴ`` plus an
+  ``l × l`` SVD replaces the SVD of the wide ``B``. Each use is checked (Cholesky breakdown,
+  conditioning read off the factor, orthogonality of the first pass) and falls back to the
+  LAPACK route -- partially pivoted LU (``getrf``, as scikit-learn) for the normalization on
+  NumPy, Householder QR (``geqrf``) for the basis, ``gesdd`` for the SVD -- when it would
+  lose accuracy. CuPy has no pivoted LU or QR, so its fallbacks are Householder QR;
+* the tall-skinny BLAS/LAPACK calls run on one BLAS thread (:func:`_serial`): they are
+  latency-bound, and multithreaded OpenBLAS spinning on shared cores makes them far slower;
 * SciPy sparse products run in a parallel Numba kernel (each thread owns a block of rows; the
   transpose product uses a CSR copy of ``Aᵀ`` made once).
 """
@@ -104,7 +111,7 @@ class _Operand:
         return self._mm(Y) if self.adjoint else self._rmm(Y)
 
     def frobenius2(self) -> float:
-        """``‖A‖_F²`` (exact for arrays; ``None`` for a LinearOperator)."""
+        """``‖A‖_F²`` (exact for arrays; NaN for a LinearOperator, which has no entries)."""
         xp = self.xp
         if self.kind == "operator":
             return math.nan
@@ -501,8 +508,8 @@ def range_finder(
     Notes
     -----
     Fixed size: ``Q = orth((A Aᴴ)^q A Ω)`` for a random ``Ω`` (n × size), with the block
-    renormalized after every product (HMT Algorithm 4.4; LU normalization on the CPU as in
-    Szlam et al. 2014, Cholesky-QR2 on CuPy). Adaptive: the blocked randQB_EI algorithm of
+    renormalized after every product (HMT Algorithm 4.4) by a Cholesky-QR pass, with LU as
+    in Szlam et al. (2014) as the fallback on NumPy. Adaptive: the blocked randQB_EI algorithm of
     Yu, Gu & Li, whose error indicator ``‖A‖_F² − ‖B‖_F²`` costs nothing extra. For a
     LinearOperator, ``‖A‖_F`` is estimated from a Gaussian probe.
 
@@ -511,7 +518,9 @@ def range_finder(
     .. [1] N. Halko, P.-G. Martinsson, J. A. Tropp, "Finding structure with randomness:
        probabilistic algorithms for constructing approximate matrix decompositions",
        SIAM Review 53(2), 2011.
-    .. [2] W. Yu, Y. Gu, Y. Li, "Efficient randomized algorithms for the fixed-precision
+    .. [2] Y. Yamamoto, Y. Nakatsukasa, Y. Yanagisawa, T. Fukaya, "Roundoff error analysis of
+       the CholeskyQR2 algorithm", Electron. Trans. Numer. Anal. 44, 2015.
+    .. [3] W. Yu, Y. Gu, Y. Li, "Efficient randomized algorithms for the fixed-precision
        low-rank matrix approximation", SIAM J. Matrix Anal. Appl. 39(3), 2018.
 
     Examples
@@ -597,15 +606,19 @@ def rsvd(
     ``Q = orth((M Mᴴ)^q M Ω)``, ``B = Qᴴ M`` (l × n, l = rank + oversample),
     ``B = Û Σ Vᴴ``, ``U = Q Û``. Halko, Martinsson & Tropp (Thm. 10.6) bound the expected error
     ``E‖A − U Σ Vᴴ‖ ≤ [1 + 4√(l)/(p−1) · √min(m,n)]^{1/(2q+1)} σ_{k+1}`` with
-    ``p = l − k``. Power iterations are renormalized by LU on the CPU and by Cholesky-QR2 on
-    CuPy (CuPy has no pivoted LU or QR); the final basis uses Householder QR (``geqrf``).
+    ``p = l − k``. Power iterations are renormalized by one Cholesky-QR pass, the final basis is
+    Cholesky-QR2, and the SVD of ``B`` goes through Cholesky-QR2 of ``Bᴴ``; each falls back to
+    LU (NumPy, as scikit-learn) / Householder QR / ``gesdd`` when the Gram matrix is too
+    ill-conditioned. No pivoted factorization is needed on CuPy.
 
     References
     ----------
     .. [1] N. Halko, P.-G. Martinsson, J. A. Tropp, "Finding structure with randomness:
        probabilistic algorithms for constructing approximate matrix decompositions",
        SIAM Review 53(2), 2011.
-    .. [2] A. Szlam, Y. Kluger, M. Tygert, "An implementation of a randomized algorithm for
+    .. [2] Y. Yamamoto, Y. Nakatsukasa, Y. Yanagisawa, T. Fukaya, "Roundoff error analysis of
+       the CholeskyQR2 algorithm", Electron. Trans. Numer. Anal. 44, 2015.
+    .. [3] A. Szlam, Y. Kluger, M. Tygert, "An implementation of a randomized algorithm for
        principal component analysis", arXiv:1412.3510, 2014.
 
     Examples
