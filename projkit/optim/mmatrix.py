@@ -735,6 +735,14 @@ class _ParamsMixin:
             setattr(self, key, value)
         return self
 
+    def __sklearn_tags__(self) -> Any:
+        # scikit-learn >= 1.6 asks every estimator for its tags (GridSearchCV, clone checks);
+        # built lazily so that scikit-learn stays optional
+        from sklearn.utils import InputTags, Tags, TargetTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    input_tags=InputTags(allow_nan=False))
+
     def __repr__(self) -> str:
         sig = inspect.signature(type(self).__init__)
         changed = [

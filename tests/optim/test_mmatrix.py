@@ -344,6 +344,10 @@ def test_estimator_api():
     sklearn_base = pytest.importorskip("sklearn.base")
     clone = sklearn_base.clone(est)
     assert clone.get_params() == est.get_params() and not hasattr(clone, "precision_")
+    from sklearn.model_selection import GridSearchCV
+
+    search = GridSearchCV(MTP2Precision(stages=1), {"alpha": [0.02, 0.2]}, cv=2).fit(X)
+    assert search.best_params_["alpha"] in (0.02, 0.2)
     # warm start reuses the previous solution
     est2 = MTP2Precision(alpha=0.1, stages=1, warm_start=True, tol=1e-8).fit(X)
     n0 = est2.n_iter_
