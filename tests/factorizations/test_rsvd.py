@@ -298,3 +298,31 @@ def test_structured_test_matrices(sketch, dtype):
         t = 1e-3 if dtype == np.float32 else 1e-8
         np.testing.assert_allclose(res.s, s[:6], rtol=t)
     assert projkit.rsvd(A, 6, sketch=sketch, rng=0).U.dtype == dtype
+
+
+@pytest.mark.parametrize("cond_exp", [1, 5, 12])
+def test_cholqr_paths_and_fallbacks(dtype, cond_exp):
+    """Cholesky-QR2 where it is accurate, Householder/LU/gesdd fallbacks where it is not."""
+    from projkit.factorizations.rsvd import _cholqr2, _small_svd
+
+    rng = np.random.default_rng(0)
+    W = np.linalg.qr(rng.standard_normal((300, 12)))[0]
+    Y = (W * np.logspace(0, -cond_exp, 12)) @ np.linalg.qr(rng.standard_normal((12, 12)))[0]
+    Y = Y.astype(dtype)
+    eps = np.finfo(dtype).eps
+    declined = _cholqr2(np, Y.copy()) is None
+    if cond_exp == 1:
+        assert not declined  # well conditioned: the fast path
+    if cond_exp == 12:
+        assert declined  # κ ≫ u^{-1/2}: the Gram matrix has lost the weak directions
+    for Q in (_orth(np, Y.copy()), _normalize(np, Y.copy())):
+        # span(Q) = span(Y) to rounding (relative to the weakest direction kept by the dtype)
+        P = Q @ np.linalg.pinv(Q.astype(np.float64))
+        np.testing.assert_allclose(P @ W[:, :1], W[:, :1], atol=1e3 * eps)
+    Q = _orth(np, Y.copy())
+    np.testing.assert_allclose(Q.T @ Q, np.eye(12), atol=50 * eps)
+    B = Y.T.copy()
+    W2, s, Vt = _small_svd(np, B)
+    ref = np.linalg.svd(B.astype(np.float64), compute_uv=False)
+    np.testing.assert_allclose(s, ref, atol=100 * eps * ref[0])
+    np.testing.assert_allclose((W2 * s) @ Vt, B, atol=100 * eps * ref[0])
