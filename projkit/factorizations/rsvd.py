@@ -329,6 +329,11 @@ def _sign_flip(xp: ModuleType, U: Any, Vt: Any) -> tuple[Any, Any]:
     """Make the largest-magnitude entry of each column of ``U`` real positive (as svd_flip)."""
     if U.shape[1] == 0:
         return U, Vt
+    if np.dtype(U.dtype).kind != "c":
+        # two column reductions instead of |U| and an argmax along the strided axis (no m × k
+        # temporary); the sign of the largest-magnitude entry is + iff max ≥ −min
+        signs = xp.where(xp.max(U, axis=0) >= -xp.min(U, axis=0), 1.0, -1.0).astype(U.dtype)
+        return U * signs[None, :], Vt * signs[:, None]
     idx = xp.argmax(xp.abs(U), axis=0)
     piv = U[idx, xp.arange(U.shape[1])]
     if np.dtype(U.dtype).kind == "c":
