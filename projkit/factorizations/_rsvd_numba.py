@@ -1,8 +1,9 @@
 """Numba kernels for the randomized SVD: a row-parallel CSR × dense product.
 
-SciPy's CSR/CSC × dense products run on one thread; the randomized SVD spends nearly all its
-time in them, so this kernel splits the rows over Numba's threads (each thread owns its output
-rows, no reduction needed). ``Aᵀ @ Y`` is served by the same kernel on a CSR copy of ``Aᵀ``.
+SciPy's CSR × dense product runs on one thread; the randomized SVD spends much of its time in
+it, so this kernel splits the rows over Numba's threads (each thread owns its output rows, no
+reduction needed). ``Aᵀ @ Y`` stays with SciPy (a scatter that streams ``Y`` once is faster
+than gathering rows of ``Y`` through a CSR copy of ``Aᵀ``).
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ Speed notes (what makes this faster than a straightforward implementation):
   lose accuracy. CuPy has no pivoted LU or QR, so its fallbacks are Householder QR;
 * the tall-skinny BLAS/LAPACK calls run on one BLAS thread (:func:`_serial`): they are
   latency-bound, and multithreaded OpenBLAS spinning on shared cores makes them far slower;
-* SciPy sparse products run in a parallel Numba kernel (each thread owns a block of rows; the
-  transpose product uses a CSR copy of ``Aᵀ`` made once).
+* SciPy sparse ``A @ X`` runs in a parallel Numba kernel (each thread owns a block of rows);
+  ``Aᵀ @ Y`` stays SciPy's CSC scatter, which streams ``Y`` once.
 """
 
 from __future__ import annotations
@@ -70,7 +70,6 @@ class _Operand:
         self.complex = np.dtype(dtype).kind == "c"
         m, n = A.shape
         self.shape = (n, m) if adjoint else (m, n)
-        self._AH: Any = None
         self._kernel: Any = None
 
     # products with the *underlying* A
@@ -82,11 +81,8 @@ class _Operand:
     def _rmm(self, Y: Any) -> Any:
         if self.kind == "operator":
             return self.A.H @ Y
-        if self.kind == "sparse" and self._use_numba():
-            if self._AH is None:
-                At = self.A.T.tocsr()
-                self._AH = At.conj() if self.complex else At
-            return self._kernel.csr_matmat(self._AH, Y)
+        # Aᴴ Y for CSR A is a scatter over the rows of A; SciPy's CSC kernel streams Y once and
+        # beats a gather over a CSR copy of Aᵀ (random reads of Y), so it is used as is
         if self.complex:
             return self.A.conj().T @ Y
         return self.A.T @ Y
