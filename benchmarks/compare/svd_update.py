@@ -25,8 +25,10 @@ Contestants, each on the same batches in one process, interleaved, median over r
 Reported per setting: total update time (s), the relative Frobenius error
 ``‖A - U diag(s) Vᵀ‖_F / ‖A‖_F`` after the last batch, and the ratios that the issue targets:
 speed-up of ``sparse`` over Zha--Simon, over recomputing with svds and over IncSVD, and the
-error of ``sparse`` relative to Zha--Simon's. The machine these figures are meant for has 2
-cores shared with other jobs: timings are indicative.
+error of ``sparse`` relative to Zha--Simon's. BLAS runs single-threaded for every contender
+(``--threads``): on the 2-core machine shared with other jobs that these figures are meant for,
+multi-threaded OpenBLAS under contention slowed the dense baselines by up to 20x at random.
+Timings are indicative.
 """
 
 from __future__ import annotations
