@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import platform
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -49,10 +51,13 @@ def info() -> None:
     print(f"  GPU (CuPy)       {gpu}")
 
 
-def _timed(fn: Callable[[], object], repeat: int = 3) -> tuple[object, float]:
+_T = TypeVar("_T")
+
+
+def _timed(fn: Callable[[], _T], repeat: int = 3) -> tuple[_T, float]:
     fn()  # warm (Numba compiles on first use, cached on disk afterwards)
     best = np.inf
-    out = None
+    out: Any = None
     for _ in range(repeat):
         t0 = time.perf_counter()
         out = fn()
@@ -87,8 +92,9 @@ def _classic3() -> tuple[sp.csr_matrix, str] | None:
     return None
 
 
-def _rel(est, exact) -> float:
-    return float(np.linalg.norm(est - exact) / max(np.linalg.norm(exact), 1e-300))
+def _sketch_pair(A: Any, B: Any, size: int, method: str) -> tuple[Any, Any]:
+    return (projkit.sketch(A, size, method=method, rng=1),
+            projkit.sketch(B, size, method=method, rng=1))
 
 
 def demo_sketching() -> None:
@@ -107,8 +113,7 @@ def demo_sketching() -> None:
         print(f"  {'method':<13}{'size':>6}{'rel. error':>12}{'time (ms)':>11}")
         size = min(500, n // 4)
         for method in LINEAR_METHODS:
-            (sa, sb), t = _timed(lambda m=method, A=A, B=B, size=size: (
-                projkit.sketch(A, size, method=m, rng=1), projkit.sketch(B, size, method=m, rng=1)))
+            (sa, sb), t = _timed(functools.partial(_sketch_pair, A, B, size, method))
             err = np.linalg.norm(projkit.approx_matmul(sa, sb) - exact) / scale
             print(f"  {method:<13}{size:>6}{err:>12.4f}{1e3 * t:>11.1f}")
 
@@ -236,7 +241,7 @@ def demo_optim() -> None:
     G = G.astype(np.float32)
     for method in ("svd", "rsvd", "dct"):
         gp = projkit.GradientProjector(32, method=method, rng=0)
-        R, t = _timed(lambda gp=gp: gp.project(G, 0), repeat=1)
+        R, t = _timed(functools.partial(gp.project, G, 0), repeat=1)
         energy = float(np.linalg.norm(R) ** 2 / np.linalg.norm(G) ** 2)
         print(f"  GradientProjector({method!r:<6}) 512x512 -> rank 32: captured energy "
               f"{energy:.3f}, refresh {1e3 * t:.1f} ms")
@@ -260,8 +265,8 @@ def bench() -> None:
     sparse = sp.random(100_000, 10_000, density=1e-3, format="csr", rng=rng)
     print(f"{'method':<13}{'dense 16384x256 -> 512 (ms)':>30}{'CSR 1e5x1e4 0.1% -> 256 (ms)':>32}")
     for method in LINEAR_METHODS:
-        _, td = _timed(lambda m=method: projkit.sketch(dense, 512, method=m, rng=1))
-        _, ts = _timed(lambda m=method: projkit.sketch(sparse, 256, method=m, rng=1))
+        _, td = _timed(functools.partial(projkit.sketch, dense, 512, method=method, rng=1))
+        _, ts = _timed(functools.partial(projkit.sketch, sparse, 256, method=method, rng=1))
         print(f"{method:<13}{1e3 * td:>30.1f}{1e3 * ts:>32.1f}")
 
 

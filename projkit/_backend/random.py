@@ -64,7 +64,7 @@ def check_rng(rng: Any) -> np.random.Generator:
     if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
         if rng is not None and int(rng) < 0:
             raise ValueError(f"rng: expected a non-negative int seed, got {rng}")
-        return np.random.default_rng(rng)
+        return np.random.default_rng(None if rng is None else int(rng))
     if type(rng).__module__.startswith("cupy"):
         raise TypeError(
             "rng: a cupy Generator is accepted only with CuPy input; pass an int to share seeds"

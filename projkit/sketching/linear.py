@@ -53,7 +53,7 @@ _SPARSE_CODES = {"countsketch": 0, "sparse_sign": 1, "sparse": 2}
 _STREAM = {"gaussian": 1, "srht_signs": 2, "srht_rows": 3, "countsketch": 4,
            "sparse_sign_rows": 5, "sparse_sign_signs": 6, "sparse_pos": 7, "sparse_signs": 8}
 _BLOCK_COLS = 4096  # columns of S generated at a time for the Gaussian sketch
-_SRHT_BAND = 256  # columns of a sparse input densified at a time by the SRHT
+_SRHT_BAND = 256  # columns of a fairly dense sparse input densified at a time by the SRHT
 
 
 def _subkey(key: int, stream: str) -> int:
@@ -420,6 +420,10 @@ def _apply(p: _Params, X: Any, xp: ModuleType) -> Any:
             else:
                 nbk.bucket_apply_dense(starts, src, vals, np.ascontiguousarray(X), out)
             return out
+        if sparse and (p.method == "gaussian" or
+                       X.nnz * p.size <= 2 * p.npad * X.shape[1] * max(1, p.npad.bit_length())):
+            # generate each column of S once per row of A: O(nnz·size), A never densified
+            return _dense_columns_csr(p, X, dtype)
         if p.method == "gaussian":
             out = np.zeros((p.size, X.shape[1]), dtype=dtype)
             k = np.uint64(_subkey(p.key, "gaussian"))
@@ -429,10 +433,7 @@ def _apply(p: _Params, X: Any, xp: ModuleType) -> Any:
                 c1 = min(p.n, c0 + _BLOCK_COLS)
                 Sb = blk[:, : c1 - c0]
                 nbk.gaussian_block(k, np.int64(c0 + p.offset), np.float64(scale), Sb)
-                if sparse:
-                    out += np.asarray((X[c0:c1].T @ Sb.T).T)
-                else:
-                    out += Sb @ X[c0:c1]
+                out += Sb @ X[c0:c1]
             return out
         # srht
         signs, sel = _srht_parts(p, np)
@@ -442,7 +443,8 @@ def _apply(p: _Params, X: Any, xp: ModuleType) -> Any:
         if not sparse:
             nbk.srht_forward(np.ascontiguousarray(X), *args, out)
             return out
-        # sparse input: densify only a band of columns at a time (the transform mixes rows)
+        # a sparse input dense enough that the O(n' d log n') transform is cheaper: densify
+        # one band of columns at a time (the transform mixes all rows)
         Xc = X.tocsc()
         for c0 in range(0, X.shape[1], _SRHT_BAND):
             c1 = min(X.shape[1], c0 + _SRHT_BAND)
@@ -451,6 +453,30 @@ def _apply(p: _Params, X: Any, xp: ModuleType) -> Any:
             out[:, c0:c1] = band
         return out
     return _apply_xp(p, X, xp)
+
+
+def _dense_columns_csr(p: _Params, X: Any, dtype: Any) -> Any:
+    """Gaussian / SRHT sketch of a CSR matrix without densifying it (Numba kernel)."""
+    import numba
+
+    from . import _linear_numba as nbk
+
+    X = X.tocsr() if X.format != "csr" else X
+    scale = 1.0 / math.sqrt(p.size)
+    if p.method == "gaussian":
+        code, key = 0, _subkey(p.key, "gaussian")
+        sel = np.zeros(1, dtype=np.int64)
+        signs = np.ones(1, dtype=dtype)
+    else:
+        code, key = 1, 0
+        signs, sel = _srht_parts(p, np)
+        signs = signs.astype(dtype)
+    outT = np.empty((X.shape[1], p.size), dtype=dtype)
+    nchunk = max(1, min(numba.get_num_threads(), p.size // 16))
+    nbk.dense_columns_csr(np.int64(code), np.uint64(key), sel, signs, np.float64(scale),
+                          np.int64(p.offset), X.indptr, X.indices, X.data, outT,
+                          np.int64(nchunk))
+    return np.ascontiguousarray(outT.T)
 
 
 def _apply_xp(p: _Params, X: Any, xp: ModuleType) -> Any:

@@ -107,7 +107,7 @@ def test_reproducible(method):
     assert g1.key == g2.key
 
 
-@pytest.mark.parametrize("method", ["countsketch", "sparse_sign", "sparse", "gaussian"])
+@pytest.mark.parametrize("method", ["countsketch", "sparse_sign", "sparse", "gaussian", "srht"])
 def test_sparse_input_never_densified(method, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("sparse input was densified")
