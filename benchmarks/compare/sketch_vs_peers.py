@@ -24,7 +24,7 @@ from sklearn.random_projection import GaussianRandomProjection, SparseRandomProj
 import projkit
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import interleaved, peak_bytes, row  # noqa: E402
+from _common import interleaved, peak_bytes, row
 
 
 def main() -> None:
@@ -40,16 +40,16 @@ def main() -> None:
         tag = f"CSR {n}x{d} 0.1% {np.dtype(dtype).name} -> 256"
         dens = 1 / np.sqrt(n)
 
-        def ours_sparse():
+        def ours_sparse(A=A, dens=dens):
             return projkit.sketch(A, 256, method="sparse", rng=1, density=dens)
 
-        def sk_sparse():
+        def sk_sparse(At=At, dens=dens):
             return SparseRandomProjection(256, density=dens, random_state=1).fit_transform(At)
 
-        def ours_cs():
+        def ours_cs(A=A):
             return projkit.sketch(A, 256, method="countsketch", rng=1)
 
-        def scipy_cs():
+        def scipy_cs(A=A):
             return clarkson_woodruff_transform(A, 256, rng=1)
 
         t = interleaved({"o1": ours_sparse, "p1": sk_sparse, "o2": ours_cs, "p2": scipy_cs},

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from projkit._backend import _random_numba as rnb
 from projkit._backend import (
     array_namespace,
     check_array,
@@ -12,7 +13,6 @@ from projkit._backend import (
     native,
 )
 from projkit._backend import random as prand
-from projkit._backend import _random_numba as rnb
 
 
 def test_namespace_numpy_and_sparse():
