@@ -24,28 +24,14 @@ import numpy as np
 
 from .._backend import array_namespace, check_array, is_sparse, native
 from .._backend.namespace import is_numpy_namespace
-from ..projectors.oblique import Projector
+from ..projectors.oblique import Projector, _conjT, _dense
+from ..projectors.oblique import _real_eps as _eps
 
 __all__ = ["MetaFactorization", "meta_factorize", "pinv"]
 
 
 # ---------------------------------------------------------------------------------------------
 # small helpers shared with cur.py and nystrom.py
-
-
-def _conjT(xp: ModuleType, X: Any) -> Any:
-    if is_sparse(X):
-        return X.conj().T if np.dtype(X.dtype).kind == "c" else X.T
-    return xp.conj(X).T if np.dtype(X.dtype).kind == "c" else X.T
-
-
-def _dense(X: Any) -> Any:
-    return X.toarray() if is_sparse(X) else X
-
-
-def _eps(dtype: Any) -> float:
-    dt = np.dtype(dtype)
-    return float(np.finfo(np.float32 if dt in (np.float32, np.complex64) else np.float64).eps)
 
 
 def _svd(xp: ModuleType, M: Any) -> tuple[Any, Any, Any]:
