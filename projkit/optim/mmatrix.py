@@ -863,9 +863,9 @@ class MTP2Precision(_ParamsMixin):
         max_iter = check_positive_int(self.max_iter, name="max_iter")
         Lam = _check_alpha(xp, self.alpha, p)
         Theta0 = None
-        if self.warm_start and getattr(self, "_precision64", None) is not None:
-            if tuple(self._precision64.shape) == (p, p):
-                Theta0 = _check_init(xp, self._precision64, p, constraint)
+        prev: Any = getattr(self, "_precision64", None)
+        if self.warm_start and prev is not None and tuple(prev.shape) == (p, p):
+            Theta0 = _check_init(xp, prev, p, constraint)
         Theta, W, iters, _ = _fit_body(
             xp, S, Lam, constraint=constraint, stages=stages, penalty=penalty, a=a, tol=tol,
             max_iter=max_iter, Theta0=Theta0,

@@ -786,6 +786,7 @@ class KroneckerProjection:
             self._W, self._Weig = Wnew, eig
             return
         bound = self._lazy_bound(Wnew, eig)
+        assert self.eps is not None  # lazy mode always has an accuracy
         if bound <= self.eps:
             self._W, self._Weig = Wnew, eig
             self.error_bound = bound
@@ -828,7 +829,8 @@ class KroneckerProjection:
                         cache[j] = None                        # W̃' indefinite
                     else:
                         b = self._lazy_bound(Wnew, eig, Wt, self._base_parts((lam, Q)))
-                        cache[j] = (Wt, (lam, Q), b) if b <= self.eps / 2 else None
+                        eps = float(self.eps or 0.0)  # set in lazy mode
+                        cache[j] = (Wt, (lam, Q), b) if b <= eps / 2 else None
             return cache[j]
 
         lo, hi = 0, 1                                          # trial(lo) fails
@@ -868,7 +870,7 @@ class KroneckerProjection:
 
         # ‖F‖₂ ≤ ‖F‖_F: the O(n²) Frobenius bound settles most lazy steps without an SVD
         b = bound(float(xp.linalg.norm(F)))
-        return b if b <= self.eps else bound(_spectral_norm(xp, F))
+        return b if b <= float(self.eps or 0.0) else bound(_spectral_norm(xp, F))
 
     # ------------------------------------------------------------------ query
     def query(self, h: Any) -> Any:
