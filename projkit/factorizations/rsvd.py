@@ -30,7 +30,6 @@ Speed notes (what makes this faster than a straightforward implementation):
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 from types import ModuleType
@@ -47,6 +46,7 @@ from .._backend import (
     native,
 )
 from .._backend.namespace import is_numpy_namespace
+from .._backend.threads import serial_blas as _serial
 from ._results import SVD
 
 __all__ = ["range_finder", "rsvd"]
@@ -161,33 +161,6 @@ def _check_tol(tol: Any) -> float | None:
 
 # ---------------------------------------------------------------------------------------------
 # BLAS threads for the small factorizations
-
-_CONTROLLER: Any = None
-
-
-def _serial(xp: ModuleType) -> Any:
-    """A context in which NumPy/SciPy's BLAS runs on one thread (a no-op elsewhere).
-
-    The tall-skinny factorizations (LU/QR of ``m × l``, SVD of ``l × n``, Gram matrices) are
-    latency-bound; multithreaded OpenBLAS gains nothing on them and, when the cores are
-    shared with other work, its spinning threads make them 10-100× slower. The large products
-    with ``A`` keep all threads. Uses :mod:`threadpoolctl` when it is installed.
-    """
-    global _CONTROLLER
-    if not is_numpy_namespace(xp):
-        return contextlib.nullcontext()
-    if _CONTROLLER is None:
-        try:
-            import scipy.linalg  # noqa: F401  (load SciPy's BLAS so the controller sees it)
-            from threadpoolctl import ThreadpoolController
-
-            _CONTROLLER = ThreadpoolController()
-        except Exception:  # threadpoolctl missing or unable to inspect the libraries
-            _CONTROLLER = False
-    if _CONTROLLER is False:
-        return contextlib.nullcontext()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
-
 
 # ---------------------------------------------------------------------------------------------
 # dense linear algebra helpers (NumPy via SciPy LAPACK, CuPy via cupy.linalg / cuBLAS)
