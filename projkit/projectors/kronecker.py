@@ -22,6 +22,7 @@ consistent with ``numpy.kron``. (In column-major terms the same identity reads
 
 from __future__ import annotations
 
+import contextlib
 import math
 from types import ModuleType
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import check_array
+from .._backend.threads import serial_blas
 from .._backend.namespace import (
     array_namespace,
     is_cupy_namespace,
@@ -58,9 +60,15 @@ def _eps(dtype: Any) -> float:
 def _chol(xp: ModuleType, M: Any) -> Any:
     """Lower Cholesky factor of ``M`` or ``LinAlgError``."""
     if is_numpy_namespace(xp):
-        import scipy.linalg as sla
+        from scipy.linalg import lapack
 
-        return sla.cholesky(M, lower=True, check_finite=False)
+        # LAPACK potrf reads the lower triangle only (callers may leave the upper one stale)
+        # and, on a Fortran-ordered M, copies nothing but its output
+        potrf = lapack.get_lapack_funcs("potrf", (M,))
+        L, info = potrf(M if M.flags.f_contiguous else M.T, lower=1, clean=0)
+        if info:
+            raise np.linalg.LinAlgError("matrix is not positive definite")
+        return L
     L = xp.linalg.cholesky(M)               # CuPy signals failure with NaN, not an exception
     if not bool(xp.all(xp.isfinite(L))):
         raise np.linalg.LinAlgError("matrix is not positive definite")
@@ -478,6 +486,26 @@ class KroneckerProjection:
             raise ValueError(f"{name}: expected a symmetric matrix (max |W - Wᵀ| = {asym:.3g})")
         return (W + W.T) / 2
 
+    def _serial(self) -> Any:
+        """One BLAS thread: at the sizes where this structure pays, its calls are small or
+        level-2 (see :func:`projkit._backend.threads.serial_blas`); a large ``m`` keeps the
+        threads for its ``m × m`` factorizations."""
+        if self._m > 1500:
+            return contextlib.nullcontext()
+        return serial_blas(self._xp)
+
+    def _psd_eig(self, W: Any, what: str) -> Any:
+        """``_check_psd``, or ``None`` (eigenpairs not needed) when a Cholesky factorization
+        proves ``W`` positive definite and nothing downstream needs the eigenpairs (exact mode,
+        form ``w_kron_i``): an ``n × n`` Cholesky is ~20× cheaper than ``eigh``."""
+        if self.mode == "exact" and self.form == "w_kron_i":
+            try:
+                _chol(self._xp, W)
+                return None
+            except np.linalg.LinAlgError:
+                pass
+        return self._check_psd(W, what)
+
     def _check_psd(self, W: Any, what: str) -> tuple[Any, Any]:
         lam, Q = _eigh(self._xp, W)
         lmax = float(self._xp.max(self._xp.abs(lam)))
@@ -698,9 +726,11 @@ class KroneckerProjection:
         M = _sym_rank_update(xp, self._M, Vp, Vm)
         L = None
         cheap = _LEVEL2_PENALTY * 2 * r * m * m < m**3 / 3
-        lam = eig[0]
-        # W' numerically singular: B' may lose rank, which only a factorization can tell now
-        eager = float(lam[0]) <= 1e3 * n * _eps(self._dtype) * float(xp.max(xp.abs(lam)))
+
+        def eager() -> bool:
+            # W' numerically singular: B' may lose rank, which only a factorization can tell
+            lam = (eig if eig is not None else self._check_psd(Wnew, "the updated W"))[0]
+            return float(lam[0]) <= 1e3 * n * _eps(self._dtype) * float(xp.max(xp.abs(lam)))
         if not self._stale and (force == "lowrank" or (force is None and
                                                        is_numpy_namespace(xp) and cheap)):
             try:
@@ -715,7 +745,7 @@ class KroneckerProjection:
                 L = None                                       # fall back to a refactor
         # deferring pays only when a factorization costs several CG iterations (each one a
         # memory-bound pass over M and L, counted as _CG_ITER·m² flops)
-        defer = (force == "defer" or (force is None and m / 3 >= 4 * _CG_ITER)) and not eager
+        defer = (force == "defer" or (force is None and m / 3 >= 4 * _CG_ITER)) and not eager()
         if L is None and not defer:
             L = self._factor_checked(M)
             self.stats["refactor"] += 1
@@ -768,8 +798,9 @@ class KroneckerProjection:
                 )
         Wnew = self._W + (U * c) @ U.T
         Wnew = (Wnew + Wnew.T) / 2
-        eig = self._check_psd(Wnew, "the updated W")
-        self._update_body(Wnew, eig, U, c)
+        with self._serial():
+            eig = self._psd_eig(Wnew, "the updated W")
+            self._update_body(Wnew, eig, U, c)
 
     def _lowrank_of(self, D: Any) -> tuple[Any, Any]:
         """Eigen-form ``D = U diag(c) Uᵀ`` of a symmetric matrix, dropping null directions."""
@@ -886,7 +917,8 @@ class KroneckerProjection:
             raise ValueError(f"h: expected {n2} rows (n²), got shape {tuple(h.shape)}")
         one = h.ndim == 1
         H = self._xp.reshape(h, (n2, 1)) if one else h
-        out = self._query_body(H)
+        with self._serial():
+            out = self._query_body(H)
         return self._xp.reshape(out, (n2,)) if one else out
 
     def _query_body(self, H: Any) -> Any:
