@@ -135,7 +135,27 @@ def exact_table(a, A, W0, seq, threads):
         print(f"{form:16s} {to:9.3f} {tp:9.3f} {tp / to:6.1f}x {wo:10.3f} {wp:10.3f} "
               f"{wp / wo:6.1f}x {max_rel(o, p):12.2e}")
         print(f"{'':16s} stats={kp.stats}")
+    print(f"{'':16s} flop-count ceiling of the exact update (any method that maintains a "
+          f"factorization of BBᵀ): {flop_ceiling(A, seq):.1f}x (form w_kron_i)")
     return peer_out
+
+
+def flop_ceiling(A, seq):
+    """Peer flops / the least an exact factorization update can do, summed over ``seq``.
+
+    Peer per iteration: ``B`` by the identity (``2mn³``), ``BBᵀ`` by SYRK (``m²n²``), Cholesky
+    (``m³/3``), query (``4mn²``). An exact update: ``ΔM = A(ΔK ⊗ I)Aᵀ`` has rank ``2kn``, so
+    forming it costs at least ``m²·2kn`` (SYRK), plus the pass over ``A`` that builds its
+    factors (``2·2k·n·mn``), a new factorization or an equivalent solve (``m³/3``) and the query.
+    """
+    m, n2 = A.shape
+    n = int(round(n2**0.5))
+    peer = ours = 0.0
+    for U, _, _ in seq:
+        k = U.shape[1]
+        peer += 2 * m * n**3 + m * m * n2 + m**3 / 3 + 4 * m * n2
+        ours += m * m * 2 * k * n + 4 * k * n * m * n + m**3 / 3 + 4 * m * n2
+    return peer / ours
 
 
 def sketched_table(a, A, W0, seq, peer_out):

@@ -341,12 +341,17 @@ class KroneckerProjection:
     (Woodbury's identity gives the same ``ΔM`` corrections for ``M⁻¹``, but its correction's
     rank ``2kn`` exceeds ``m`` quickly, so an updated factor is maintained instead.)
 
-    *What this buys.* Against recomputing ``P`` every iteration (``≈ m²n²`` for ``BBᵀ``) the
-    exact update saves at most a factor ``≈ n/(2k)`` in flops, because ``ΔM`` genuinely has rank
-    ``2kn``; at ``n = 64``, ``k = 1..5``, ``m = 500`` that is ``≈ 10×`` before the Cholesky and
-    the query, which both sides pay (``benchmarks/compare/kronecker.py`` measures ≈ 4–6×). The
-    lazy (sketched) mode is what goes beyond: between refreshes an update costs ``O(n³)`` and a
-    query ``O(mn² + m²)``.
+    *What this buys.* Against recomputing ``P`` every iteration (``2mn³`` for ``B``, ``m²n²``
+    for ``BBᵀ``, ``m³/3`` for its Cholesky) an exact update must still form a ``ΔM`` of rank
+    ``2kn`` (``m²·2kn`` flops) and factor or solve with the new ``M`` (``m³/3``), so no method
+    that maintains a factorization of ``BBᵀ`` can beat the recomputation by more than
+    ``(2mn³ + m²n² + m³/3) / (2kn·m² + m³/3 + 4kmn²)`` in flops: ``7.8×`` at ``n = 64``,
+    ``m = 500``, ``k = 1..5`` (the workload of ``benchmarks/compare/kronecker.py``, which
+    prints this ceiling beside the measured ratio). The gain grows like ``n/(2k)`` when ``m`` is
+    small against ``n²``. Between updates the structure runs its small and level-2 BLAS calls
+    on one thread (:func:`projkit._backend.threads.serial_blas`) when ``m ≤ 1500``. The lazy
+    (sketched) mode is what goes beyond the ceiling: between refreshes an update costs
+    ``O(n³)`` and a query ``O(mn² + m²)``.
 
     **Sketched mode: what of [1]_ is implemented.** Implemented: the *lazy update* of the
     weight — the factorization is built for ``W̃`` and only refreshed when the drift
