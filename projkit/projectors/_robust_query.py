@@ -131,7 +131,7 @@ def _private_median(xp: ModuleType, X: Any, step: Any, half: int, eps0: float, g
     ``count · exp(ε₀ u / 2)`` and a grid point uniformly inside it.
     """
     L, m = X.shape
-    k = xp.clip(xp.round(X / step), -half, half).astype(xp.int64)
+    k = xp.clip(xp.rint(X / step), -half, half).astype(xp.int64)
     k = xp.sort(k, axis=0)
     # number of values <= each sorted value (ties share the piece of their first occurrence)
     if L * L * m <= 1 << 24:
@@ -455,14 +455,22 @@ class RobustSetQuery:
     def _estimates(self, h: Any, c: Any, idx: Any) -> Any:
         """The ``len(idx) × |C|`` estimates ``R_j[:, C]ᵀ (S_j h)`` (no privacy, no counting)."""
         xp = self.xp
-        s = self._S[idx] @ h  # (L, b)
-        Rc = self._R[idx] if c is None else self._R[idx][:, :, c]
-        return xp.matmul(s[:, None, :], Rc)[:, 0, :]
+        # one sketch at a time: views of the pool, never a copy of L·b·N entries
+        # (a column gather of b × |C| beats the full b × N product only for few coordinates)
+        gather = c is not None and 8 * c.shape[0] <= self.N
+        rows = []
+        for j in (int(v) for v in idx):
+            s = self._S[j] @ h  # (b,)
+            if gather:
+                rows.append(s @ self._R[j][:, c])
+            else:
+                full = s @ self._R[j]
+                rows.append(full if c is None else full[c])
+        return xp.stack(rows)
 
     def _query_body(self, h: Any, c: Any) -> Any:
         xp = self.xp
-        idx = xp.asarray(self._host_rng.choice(self.n_sketches, size=self.per_query,
-                                               replace=False))
+        idx = self._host_rng.choice(self.n_sketches, size=self.per_query, replace=False)
         est = self._estimates(h, c, idx).astype(xp.float64)
         step = self.resolution * self.norm_bound * float(xp.linalg.norm(h))
         if step == 0.0:
