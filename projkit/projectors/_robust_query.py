@@ -30,9 +30,12 @@ _C_SKETCH = 8.0
 # ≥ L/2 - tau are bad; with tau ≤ L/8 Hoeffding gives P ≤ exp(-2 L (1/8)²) = exp(-L/32).
 _C_MEDIAN = 32.0
 _TAU_FRACTION = 8.0
-# Generalization transfer (Bassily et al. 2016, as used by Hassidim et al. 2020, Thm 2.8 there):
-# an (eps*, delta*)-DP choice of a predicate on K i.i.d. sketches moves its empirical frequency
-# by ≤ 10 eps*; eps* = 1/80 keeps ≥ 5/8 of the pool good for every adaptively chosen query.
+# Generalization transfer (Bassily et al. 2016, as used by Hassidim et al. 2020): an
+# (eps*, delta*)-DP choice of a predicate on K i.i.d. sketches moves its empirical frequency by
+# ≤ 10 eps*; eps* = 1/80 keeps ≥ 5/8 of the pool good for every adaptively chosen query. The
+# subsample of L then has ≤ 3/8 bad in expectation: tau ≤ L/16 and exp(-2 L (1/16)²) = exp(-L/128).
+_C_MEDIAN_ADAPTIVE = 128.0
+_TAU_FRACTION_ADAPTIVE = 16.0
 _EPS_STAR = 1.0 / 80.0
 
 
@@ -80,10 +83,11 @@ def robust_parameters(eps: float, delta: float, max_queries: int, *, n_coords: i
     dp_epsilon : float
         Privacy parameter ``ε₀`` of each per-coordinate private median.
     constants : {"calibrated", "theorem"}
-        ``"theorem"``: every constant from the derivation in the Notes of
-        :class:`RobustSetQuery` (the pool is then very large); ``"calibrated"``: the same ``b``,
-        grid and ``L``, and a pool ``K = ⌈L √T⌉`` of the theorem's shape with its constant set
-        to 1 (not a proven bound; see the Notes).
+        ``"theorem"``: every constant from the adaptive derivation in the Notes of
+        :class:`RobustSetQuery` (``L`` and, above all, ``K`` are then very large);
+        ``"calibrated"``: ``b``, the grid and ``L`` of the *non-adaptive* theorem (proven), and
+        a pool ``K = ⌈L √T⌉`` of the adaptive theorem's shape with its constant set to 1 (not a
+        proven bound; see the Notes).
 
     Returns
     -------
@@ -104,7 +108,9 @@ def robust_parameters(eps: float, delta: float, max_queries: int, *, n_coords: i
     releases = T * m
     # exponential mechanism utility, union bound over all T·m releases at level delta/2
     tau = 2.0 / eps0 * math.log(2.0 * G * releases / delta)
-    L = math.ceil(max(_TAU_FRACTION * tau, _C_MEDIAN * math.log(4.0 * releases / delta)))
+    c_tau, c_med = ((_TAU_FRACTION_ADAPTIVE, _C_MEDIAN_ADAPTIVE) if constants == "theorem"
+                    else (_TAU_FRACTION, _C_MEDIAN))
+    L = math.ceil(max(c_tau * tau, c_med * math.log(4.0 * releases / delta)))
     L += 1 - L % 2  # odd, so the median is one order statistic
     if constants == "theorem":
         # per query: basic composition over the m coordinates (ε_q = m ε₀); subsampling L of
@@ -261,11 +267,16 @@ class RobustSetQuery:
     composition over its coordinates); sampling ``L`` of ``K`` sketches amplifies this to
     ``≤ 2(L/K)|C|ε₀`` (for ``|C|ε₀ ≤ 1``), and advanced composition over ``T`` queries makes
     the whole transcript ``(ε', δ')``-DP with ``ε' ≈ 2(L/K)|C|ε₀ √(2T ln(1/δ'))``. By the
-    DP → generalization transfer (Hassidim et al. 2020, Thm 2.8; Bassily et al. 2016), if
-    ``ε' ≤ 1/80`` and ``K ≥ 6400 ln(...)``, the fraction of the pool that is ε-good for each
-    adaptively chosen query stays ``≥ 3/4 − 1/8``, and the median argument goes through with
-    the subsample (``τ ≤ L/16``). This is the ``K = Õ(√T)`` of the paper; the proof's
-    constants (``constants="theorem"`` in :func:`robust_parameters`) make ``K`` very large.
+    DP → generalization transfer (Bassily et al. 2016, in the form Hassidim et al. 2020 use),
+    if ``ε' ≤ ε* = 1/80`` and ``K ≥ ln(4/(ε*δ))/ε*²``, the fraction of the pool that is
+    ε-good for each adaptively chosen query stays ``≥ 3/4 − 10ε* = 5/8``, and the median
+    argument goes through on the subsample with ``τ ≤ L/16`` and ``L ≥ 128 ln(4T|C|/δ)``
+    (Hoeffding holds for sampling without replacement). This is the ``K = Õ(√T)`` of the
+    paper; the proof's constants (``constants="theorem"`` in :func:`robust_parameters`, which
+    takes the amplification bound as valid, i.e. ``|C|ε₀ ≤ 1``) make ``K`` very large — e.g.
+    ``eps = 0.5, δ = 0.1, T = 10, |C| = 1`` gives ``L = 767`` and ``K ≈ 9.5·10⁵`` sketches
+    of ``b = 32`` rows (``constants="calibrated"``: ``L = 193``, ``K = 611``). We state this
+    argument as a sketch following those papers, not as a checked proof.
     The ``"calibrated"`` choice ``K = ⌈L√T⌉`` keeps the theorem's shape with constant 1 and is
     **not** a proven guarantee; the test suite checks it against a concrete adaptive attack
     that breaks a single reused sketch. What *is* guaranteed for any parameters: each released
