@@ -180,6 +180,41 @@ def sketched_table(a, A, W0, seq, peer_out):
         print(f"{eps:7.0e} {tm:9.3f} {t_exact / tm:8.1f}x {t_peer / tm:7.1f}x {err:10.2e} "
               f"{refreshes:10d}")
     print(f"(same sequence: exact mode {t_exact:.3f} s CPU, NumPy recompute {t_peer:.3f} s CPU)")
+    set_query_table(A, W0, seq, p)
+
+
+def set_query_table(A, W0, seq, p, eps=0.2, n_coords=64):
+    """Robust set queries (the paper's query sketches + DP median) against the full lazy answer:
+    per-query time (pool re-sketching reported apart), and the worst coordinate error."""
+    print()
+    print(f"set queries of {n_coords} coordinates, sketched mode eps={eps} (pool: L sketches of "
+          f"b rows per query, K = L·⌈√16⌉, re-sketched at each refresh of W̃); "
+          "error = max |ans_i − (P h)_i| / ‖h‖")
+    print(f"{'b':>5s} {'L':>3s} {'set query':>10s} {'full lazy':>10s} {'ratio':>6s} "
+          f"{'re-sketch':>10s} {'max err':>9s} {'bound':>7s} {'pool MiB':>9s}")
+    rng = np.random.default_rng(1)
+    for b, L in ((16, 5), (64, 5), (64, 15), (256, 15)):
+        kp = projkit.KroneckerProjection(A, W0, mode="sketched", eps=eps, sketch_size=b,
+                                         robust={"per_query": L}, rng=0)
+        t_set, t_full, t_sketch, err, bound = [], [], [], 0.0, 0.0
+        for (U, c, h), ph in zip(seq, p, strict=True):
+            kp.update(U, c)
+            C = rng.choice(h.shape[0], n_coords, replace=False)
+            t0 = time.perf_counter()
+            kp.query(h)
+            t_full.append(time.perf_counter() - t0)
+            before = kp._pool.n_refreshes if kp._pool is not None else 0
+            t0 = time.perf_counter()
+            ans = kp.query(h, C)
+            dt = time.perf_counter() - t0
+            (t_sketch if kp._pool.n_refreshes > before else t_set).append(dt)
+            nh = np.linalg.norm(h)
+            err = max(err, float(np.max(np.abs(ans - ph[C]))) / nh)
+            bound = max(bound, kp.error_bound + np.sqrt(8 / b) + eps / 8)
+        ts, tf = float(np.median(t_set)) * 1e3, float(np.median(t_full)) * 1e3
+        tk = float(np.median(t_sketch)) * 1e3
+        print(f"{b:5d} {L:3d} {ts:8.2f}ms {tf:8.2f}ms {tf / ts:5.1f}x {tk:8.0f}ms "
+              f"{err:9.2e} {bound:7.2f} {kp._pool.nbytes / 2**20:9.0f}")
 
 
 if __name__ == "__main__":

@@ -77,9 +77,13 @@ def _chol(xp: ModuleType, M: Any) -> Any:
 
 def _cho_solve(xp: ModuleType, L: Any, b: Any) -> Any:
     if is_numpy_namespace(xp):
-        import scipy.linalg as sla
+        from scipy.linalg import lapack
 
-        return sla.cho_solve((L, True), b, check_finite=False)
+        potrs = lapack.get_lapack_funcs("potrs", (L, b))
+        x, info = potrs(L, b, lower=1)
+        if info:
+            raise ValueError(f"potrs: illegal argument {-info}")
+        return x
     if xp.__name__ in ("cupy", "array_api_compat.cupy"):
         from cupyx.scipy.linalg import solve_triangular
     else:                   # the generic path run on NumPy arrays (tests exercise it on the CPU)
@@ -538,9 +542,10 @@ class KroneckerProjection:
 
     def _psd_eig(self, W: Any, what: str) -> Any:
         """``_check_psd``, or ``None`` (eigenpairs not needed) when a Cholesky factorization
-        proves ``W`` positive definite and nothing downstream needs the eigenpairs (exact mode,
-        form ``w_kron_i``): an ``n × n`` Cholesky is ~20× cheaper than ``eigh``."""
-        if self.mode == "exact" and self.form == "w_kron_i":
+        proves ``W`` positive definite and the form (``w_kron_i``) needs no square root: an
+        ``n × n`` Cholesky is ~20× cheaper than ``eigh``, and the eigenpairs are computed only
+        if ``W`` becomes the factored weight of the sketched mode."""
+        if self.form == "w_kron_i":
             try:
                 _chol(self._xp, W)
                 return None
@@ -572,6 +577,8 @@ class KroneckerProjection:
 
     def _set_factored_weight(self, W: Any, eig: tuple[Any, Any]) -> None:
         """Record the weight the factorization represents (``W`` or the lagging ``W̃``)."""
+        if eig is None and (self.form == "sqrt_kron_sqrt" or self.mode == "sketched"):
+            eig = self._check_psd(W, "W")
         self._Wf = W
         self._Wf_eig = eig
         self._fversion = getattr(self, "_fversion", 0) + 1      # the set-query pool is stale
@@ -942,9 +949,13 @@ class KroneckerProjection:
             delta = t if self.form == "w_kron_i" else 2 * t + t * t
             return delta / (1 - delta) if delta < 1 else math.inf
 
-        # ‖F‖₂ ≤ ‖F‖_F: the O(n²) Frobenius bound settles most lazy steps without an SVD
-        b = bound(float(xp.linalg.norm(F)))
-        return b if b <= float(self.eps or 0.0) else bound(_spectral_norm(xp, F))
+        # ‖F‖₂ ≤ min(‖F‖_F, √(‖F‖₁‖F‖_∞)): O(n²) bounds settle most lazy steps without an SVD
+        eps = float(self.eps or 0.0)
+        a = xp.abs(F)
+        cheap = min(float(xp.linalg.norm(F)),
+                    math.sqrt(float(xp.max(xp.sum(a, axis=0))) * float(xp.max(xp.sum(a, axis=1)))))
+        b = bound(cheap)
+        return b if b <= eps else bound(_spectral_norm(xp, F))
 
     # ------------------------------------------------------------------ query
     def query(self, h: Any, coords: Any = None) -> Any:
