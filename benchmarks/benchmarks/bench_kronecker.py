@@ -39,6 +39,33 @@ class KroneckerUpdateQuery:
         self.kp.query(self.h)
 
 
+class KroneckerSetQuery:
+    """Sketched mode: a set query of ``c`` coordinates from the robust pool of query sketches,
+    beside the full lazy answer it replaces (the pool is built in setup)."""
+
+    params = ([(64, 500)], [16, 64], [1, 64])
+    param_names = ["n_m", "sketch_size", "n_coords"]
+    timeout = 300
+
+    def setup(self, n_m, sketch_size, n_coords):
+        n, m = n_m
+        rng, A, W = _problem(n, m)
+        self.kp = projkit.KroneckerProjection(A, W, mode="sketched", eps=0.2,
+                                              sketch_size=sketch_size,
+                                              robust={"per_query": 5, "n_sketches": 20,
+                                                      "max_queries": 10**6},
+                                              rng=0)
+        self.h = rng.standard_normal(n * n)
+        self.C = rng.choice(n * n, n_coords, replace=False)
+        self.kp.query(self.h, self.C)                  # builds and sketches the pool
+
+    def time_set_query(self, n_m, sketch_size, n_coords):
+        self.kp.query(self.h, self.C)
+
+    def time_full_lazy_query(self, n_m, sketch_size, n_coords):
+        self.kp.query(self.h)
+
+
 class KroneckerBuild:
     """Construction (B by the Kronecker identity, BBᵀ, Cholesky) and its peak memory."""
 
