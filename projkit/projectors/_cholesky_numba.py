@@ -22,22 +22,30 @@ def chol_rank_update_upper(R, X, sign):  # pragma: no cover - compiled
 
     The rank-1 step is the classical one (Golub & Van Loan, §6.5.4; LINPACK ``dchud``/``dchdd``):
     a plane rotation for an update, a hyperbolic rotation for a downdate, about ``2m²`` flops.
+    The loop runs row-outer (``j``), applying the ``k`` rotations to row ``j`` of ``R`` in
+    turn: the same arithmetic as ``k`` sequential rank-1 sweeps (row ``j`` of step ``t`` needs
+    only rows ``< j`` of step ``t`` and row ``j`` of step ``t − 1``), but ``R`` is streamed from
+    memory once instead of ``k`` times, with ``X`` kept in cache. The strict lower triangle of
+    ``R`` is zeroed on the way.
     """
     k, m = X.shape
-    for t in range(k):
-        x = X[t]
-        for j in range(m):
+    for j in range(m):
+        for i in range(j):
+            R[j, i] = 0.0
+        for t in range(k):
             rjj = R[j, j]
-            xj = x[j]
+            xj = X[t, j]
             r2 = rjj * rjj + sign * xj * xj
             if not (r2 > 0.0):
                 return 1 + j
             r = np.sqrt(r2)
             c = r / rjj
             s = xj / rjj
+            ic = 1.0 / c
+            ss = sign * s
             R[j, j] = r
             for i in range(j + 1, m):
-                rji = (R[j, i] + sign * s * x[i]) / c
+                rji = (R[j, i] + ss * X[t, i]) * ic
                 R[j, i] = rji
-                x[i] = c * x[i] - s * rji
+                X[t, i] = c * X[t, i] - s * rji
     return 0

@@ -84,3 +84,21 @@ def test_identity_llt_plus_uut(seed, m, k):
     L1 = projkit.cholesky_update(L, U, 1)
     assert np.allclose(L1 @ L1.T, L @ L.T + U @ U.T, atol=1e-10)
     assert np.all(np.diag(L1) > 0)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_strict_upper_ignored_any_layout(order):
+    # the kernel reads only the lower triangle and zeroes the rest (LAPACK factors leave garbage
+    # above the diagonal), whichever memory order L comes in
+    rng = np.random.default_rng(5)
+    m = 9
+    L = np.linalg.cholesky(_spd(rng, m))
+    junk = L + np.triu(rng.standard_normal((m, m)), 1)
+    junk = np.array(junk, order=order)
+    U = rng.standard_normal((m, 3))
+    before = junk.copy()
+    out = projkit.cholesky_update(junk, U, 1)
+    assert np.array_equal(junk, before)
+    assert np.array_equal(np.triu(out, 1), np.zeros((m, m)))
+    np.testing.assert_allclose(out, projkit.cholesky_update(L, U, 1), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(out @ out.T, L @ L.T + U @ U.T, rtol=1e-12, atol=1e-12)
