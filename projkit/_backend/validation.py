@@ -7,6 +7,7 @@ unless a function says otherwise; messages name the argument, what was expected 
 
 from __future__ import annotations
 
+import math
 import numbers
 from types import ModuleType
 from typing import Any
@@ -147,6 +148,22 @@ def check_positive_int(value: Any, *, name: str, low: int = 1, high: int | None 
         rng = f"[{low}, {high}]" if high is not None else f">= {low}"
         raise ValueError(f"{name}: expected an int {rng}, got {value}")
     return value
+
+
+def check_real(value: Any, *, name: str, low: float = 0.0, high: float = math.inf,
+               low_open: bool = True, high_open: bool = False) -> float:
+    """A finite real in the interval ``(low, high]`` (ends open or closed as asked):
+    ``TypeError`` for non-numbers and bools, ``ValueError`` out of range or not finite."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    v = float(value)
+    bad_low = v <= low if low_open else v < low
+    bad_high = v >= high if high_open else v > high
+    if not math.isfinite(v) or bad_low or bad_high:
+        lb = "(" if low_open else "["
+        hb = ")" if high_open else "]"
+        raise ValueError(f"{name}: expected a finite number in {lb}{low}, {high}{hb}, got {value}")
+    return v
 
 
 def check_size(size: Any, *, name: str = "size", upper: int | None = None,

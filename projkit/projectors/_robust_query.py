@@ -11,15 +11,15 @@ differentially private median, following Hassidim et al. (2020) and Beimel et al
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from .._backend import check_array
+from .._backend import check_array, check_positive_int
 from .._backend.random import check_rng, device_rng
+from .._backend.validation import check_real
 
 __all__ = ["RobustSetQuery", "robust_parameters"]
 
@@ -37,32 +37,6 @@ _TAU_FRACTION = 8.0
 _C_MEDIAN_ADAPTIVE = 128.0
 _TAU_FRACTION_ADAPTIVE = 16.0
 _EPS_STAR = 1.0 / 80.0
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _check_float(value: Any, name: str, *, low: float = 0.0, high: float = math.inf,
-                 low_open: bool = True, high_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    v = float(value)
-    bad_low = v <= low if low_open else v < low
-    bad_high = v >= high if high_open else v > high
-    if not math.isfinite(v) or bad_low or bad_high:
-        lb = "(" if low_open else "["
-        hb = ")" if high_open else "]"
-        raise ValueError(f"{name}: expected a finite number in {lb}{low}, {high}{hb}, got {value}")
-    return v
-
-
-def _check_int(value: Any, name: str, low: int = 1) -> int:
-    if not _is_int(value):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if int(value) < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {value}")
-    return int(value)
 
 
 def robust_parameters(eps: float, delta: float, max_queries: int, *, n_coords: int = 1,
@@ -95,11 +69,11 @@ def robust_parameters(eps: float, delta: float, max_queries: int, *, n_coords: i
         ``sketch_size`` (b), ``per_query`` (L), ``n_sketches`` (K), ``resolution`` (γ),
         ``dp_epsilon`` (ε₀) and ``rank_slack`` (τ).
     """
-    eps = _check_float(eps, "eps", high=1.0)
-    delta = _check_float(delta, "delta", high=1.0, high_open=True)
-    T = _check_int(max_queries, "max_queries")
-    m = _check_int(n_coords, "n_coords")
-    eps0 = _check_float(dp_epsilon, "dp_epsilon")
+    eps = check_real(eps, name="eps", high=1.0)
+    delta = check_real(delta, name="delta", high=1.0, high_open=True)
+    T = check_positive_int(max_queries, name="max_queries")
+    m = check_positive_int(n_coords, name="n_coords")
+    eps0 = check_real(dp_epsilon, name="dp_epsilon")
     if constants not in ("calibrated", "theorem"):
         raise ValueError(f"constants: expected 'calibrated' or 'theorem', got {constants!r}")
     b = math.ceil(_C_SKETCH / eps**2)
@@ -319,17 +293,17 @@ class RobustSetQuery:
                  dp_epsilon: float, max_queries: int, resolution: float = 0.01,
                  norm_bound: float = 1.0, xp: ModuleType = np, dtype: Any = np.float64,
                  rng: Any = None) -> None:
-        self.N = _check_int(N, "N")
-        self.sketch_size = _check_int(sketch_size, "sketch_size")
-        self.n_sketches = _check_int(n_sketches, "n_sketches")
-        self.per_query = _check_int(per_query, "per_query")
+        self.N = check_positive_int(N, name="N")
+        self.sketch_size = check_positive_int(sketch_size, name="sketch_size")
+        self.n_sketches = check_positive_int(n_sketches, name="n_sketches")
+        self.per_query = check_positive_int(per_query, name="per_query")
         if self.per_query > self.n_sketches:
             raise ValueError(f"per_query: expected at most n_sketches={self.n_sketches}, "
                              f"got {self.per_query}")
-        self.dp_epsilon = _check_float(dp_epsilon, "dp_epsilon")
-        self.max_queries = _check_int(max_queries, "max_queries")
-        self.resolution = _check_float(resolution, "resolution", high=1.0)
-        self.norm_bound = _check_float(norm_bound, "norm_bound")
+        self.dp_epsilon = check_real(dp_epsilon, name="dp_epsilon")
+        self.max_queries = check_positive_int(max_queries, name="max_queries")
+        self.resolution = check_real(resolution, name="resolution", high=1.0)
+        self.norm_bound = check_real(norm_bound, name="norm_bound")
         if not isinstance(xp, ModuleType) or not hasattr(xp, "asarray"):
             raise TypeError(f"xp: expected an array namespace module, got {type(xp).__name__}")
         dt = np.dtype(dtype)
@@ -361,7 +335,7 @@ class RobustSetQuery:
         vectors). The sketch size ``b`` is capped at ``N`` (beyond it an exact answer is
         cheaper than a sketch).
         """
-        N = _check_int(N, "N")
+        N = check_positive_int(N, name="N")
         p = robust_parameters(eps, delta, max_queries, n_coords=n_coords,
                               dp_epsilon=dp_epsilon, constants=constants)
         return cls(N, sketch_size=min(p["sketch_size"], N), n_sketches=p["n_sketches"],

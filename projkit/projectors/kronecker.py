@@ -216,8 +216,9 @@ def cholesky_update(L: Any, U: Any, sign: int | float = 1) -> Any:
     ``s = x_j/l_jj``, the column becomes ``(l_ij ± s x_i)/c`` and ``x_i ← c x_i − s l'_ij``
     (LINPACK ``dchud``/``dchdd``, [1]_ §6.5.4). On the CPU a Numba kernel does this in place on a
     copy (about ``2 k m²`` flops; row-outer, so the factor is streamed from memory once for all
-    ``k`` vectors: at ``m = 2000`` a rank-1 update takes ~13 ms against ~110 ms to refactor); on CuPy the factor is recomputed as
-    ``chol(LLᵀ ± UUᵀ)``, which a GPU does faster than ``m`` sequential sweeps.
+    ``k`` vectors: at ``m = 2000`` a rank-1 update takes ~13 ms against ~110 ms to refactor);
+    on CuPy the factor is recomputed as ``chol(LLᵀ ± UUᵀ)``, which a GPU does faster than ``m``
+    sequential sweeps.
 
     References
     ----------

@@ -110,3 +110,19 @@ def test_native_numpy_identity():
     a = np.ones(3)
     x, back = native(a)
     assert x is a and back(a) is a
+
+
+def test_check_real_intervals():
+    from projkit._backend.validation import check_real
+
+    assert check_real(0.5, name="eps", high=1.0) == 0.5
+    assert check_real(1, name="eps", high=1.0) == 1.0                 # closed at the top
+    assert check_real(0.0, name="x", low_open=False) == 0.0
+    for bad in (0.0, 1.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="eps: expected a finite number in"):
+            check_real(bad, name="eps", high=1.0)
+    with pytest.raises(ValueError, match=r"\(0.0, 1.0\)"):
+        check_real(1.0, name="delta", high=1.0, high_open=True)
+    for bad in (True, "0.1", None):
+        with pytest.raises(TypeError, match="eps: expected a real number"):
+            check_real(bad, name="eps")
