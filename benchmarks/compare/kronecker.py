@@ -137,7 +137,34 @@ def exact_table(a, A, W0, seq, threads):
         print(f"{'':16s} stats={kp.stats}")
     print(f"{'':16s} flop-count ceiling of the exact update (any method that maintains a "
           f"factorization of BBᵀ): {flop_ceiling(A, seq):.1f}x (form w_kron_i)")
+    t_floor = float(np.median([kernel_floor(A, seq)[0] for _ in range(a.repeats)]))
+    print(f"{'':16s} measured floor: the SYRK of each rank-2kn ΔBBᵀ + one potrf alone take "
+          f"{t_floor:.3f} s CPU, i.e. at most {float(np.median(t_p)) / t_floor:.1f}x against "
+          f"this peer (form sqrt_kron_sqrt's peer is the slower one)")
     return peer_out
+
+
+def kernel_floor(A, seq):
+    """CPU seconds of the two kernels no exact factorization update avoids, on random data of
+    the sequence's shapes: SYRK of an ``m × 2kn`` factor into ``M`` and a Cholesky of ``M``."""
+    from scipy.linalg import blas, lapack
+
+    m, n2 = A.shape
+    n = int(round(n2**0.5))
+    rng = np.random.default_rng(0)
+    G = rng.standard_normal((m, m))
+    M0 = np.asfortranarray(G @ G.T + m * np.eye(m))
+    Vs = [np.ascontiguousarray(rng.standard_normal((m, 2 * U.shape[1] * n)) * 1e-3)
+          for U, _, _ in seq]
+
+    def run():
+        M = M0.copy(order="F")
+        for V in Vs:
+            M = blas.dsyrk(1.0, V.T, beta=1.0, c=M, trans=1, lower=1, overwrite_c=1)
+            lapack.dpotrf(M, lower=1, clean=0)
+        return M
+
+    return timed(run)[::2]
 
 
 def flop_ceiling(A, seq):
