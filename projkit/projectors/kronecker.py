@@ -581,7 +581,11 @@ class KroneckerProjection:
 
     def _set_factored_weight(self, W: Any, eig: tuple[Any, Any]) -> None:
         """Record the weight the factorization represents (``W`` or the lagging ``W̃``)."""
-        if eig is None and (self.form == "sqrt_kron_sqrt" or self.mode == "sketched"):
+        parts = None
+        if self.mode == "sketched" and eig is None and self.form == "w_kron_i":
+            parts = self._pd_parts(W)
+        if eig is None and (self.form == "sqrt_kron_sqrt" or parts is None and
+                            self.mode == "sketched"):
             eig = self._check_psd(W, "W")
         self._Wf = W
         self._Wf_eig = eig
@@ -589,7 +593,19 @@ class KroneckerProjection:
         if self.form == "sqrt_kron_sqrt":
             self._Sf = self._sqrt_from_eig(*eig, 0.5)
         if self.mode == "sketched":
-            self._Wf_parts = self._base_parts(eig)
+            self._Wf_parts = parts if parts is not None else self._base_parts(eig)
+
+    def _pd_parts(self, W: Any) -> Any:
+        """``_base_parts`` of a positive definite ``W̃`` (form ``w_kron_i``) from a Cholesky
+        factor, ~10× cheaper than ``eigh``: ``(W̃⁻¹, I)``; None when ``W̃`` is not PD."""
+        xp = self._xp
+        try:
+            L = _chol(xp, W)
+        except np.linalg.LinAlgError:
+            return None
+        eye = xp.eye(self._n, dtype=self._dtype)
+        inv = _cho_solve(xp, L, eye)
+        return (inv + inv.T) / 2, eye
 
     def _base_parts(self, eig: tuple[Any, Any]) -> tuple[Any, Any]:
         """What the lazy bound needs of a base weight ``W̃``: ``(W̃⁺ or W̃^{+1/2}, Π̃)``."""
