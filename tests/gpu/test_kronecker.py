@@ -84,3 +84,27 @@ def test_cupy_cholesky_update():
     np.testing.assert_allclose(to_host(L1), projkit.cholesky_update(L, U, 1), atol=1e-10)
     with pytest.raises(np.linalg.LinAlgError):
         projkit.cholesky_update(cp.asarray(np.eye(3)), cp.asarray([0.0, 2.0, 0.0]), -1)
+
+
+def test_cupy_set_query_within_bound():
+    # the robust pool on the device: answers stay on the GPU and within the stated bound
+    # (error_bound + γ/2)‖h‖ + √(8/b)‖P̃h‖ (see tests/projectors/test_kronecker.py for why)
+    cp = pytest.importorskip("cupy")
+    rng, A, W = _problem(5)
+    b = 32
+    kp = projkit.KroneckerProjection(cp.asarray(A), cp.asarray(W), mode="sketched", eps=0.2,
+                                     sketch_size=b, rng=0)
+    ref_kp = projkit.KroneckerProjection(A, W)
+    for _ in range(5):
+        U = np.linalg.qr(rng.standard_normal((W.shape[0], 1)))[0]
+        c = 0.02 * rng.uniform(-1, 1, 1)
+        kp.update(cp.asarray(U), cp.asarray(c))
+        ref_kp.update(U, c)
+        h = rng.standard_normal(A.shape[1])
+        C = np.arange(0, A.shape[1], 3)
+        ans = kp.query(cp.asarray(h), cp.asarray(C))
+        assert isinstance(ans, cp.ndarray)
+        lazy = to_host(kp.query(cp.asarray(h)))
+        bound = ((kp.error_bound + 0.2 / 8) * np.linalg.norm(h)
+                 + np.sqrt(8 / b) * np.linalg.norm(lazy))
+        assert np.all(np.abs(to_host(ans) - ref_kp.query(h)[C]) <= bound + 1e-9)
