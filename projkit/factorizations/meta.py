@@ -24,7 +24,7 @@ import numpy as np
 
 from .._backend import array_namespace, check_array, is_sparse, native
 from .._backend.namespace import is_numpy_namespace
-from ..projectors.oblique import Projector, _conjT, _dense
+from ..projectors.oblique import Projector, _conjT, _dense, _numerical_rank
 from ..projectors.oblique import _real_eps as _eps
 
 __all__ = ["MetaFactorization", "meta_factorize", "pinv"]
@@ -50,23 +50,11 @@ def _svd(xp: ModuleType, M: Any) -> tuple[Any, Any, Any]:
     return xp.linalg.svd(M, full_matrices=False)
 
 
-def _cutoff_rank(s: Any, shape: tuple[int, ...], rtol: float | None, dtype: Any) -> int:
-    """Number of singular values above ``rtol · σ_max`` (numpy.linalg.pinv's rule)."""
-    if s.shape[0] == 0:
-        return 0
-    if rtol is None:
-        rtol = max(shape) * _eps(dtype)
-    smax = float(s[0])
-    if smax == 0.0:
-        return 0
-    return int((s > rtol * smax).sum())
-
-
 def _pinv_svd(xp: ModuleType, M: Any, rtol: float | None = None) -> Any:
     """``M⁺`` of a small dense matrix by its SVD."""
     M = _dense(M)
     U, s, Vh = _svd(xp, M)
-    r = _cutoff_rank(s, M.shape, rtol, M.dtype)
+    r = _numerical_rank(xp, s, M.shape, rtol, M.dtype)
     return _conjT(xp, Vh[:r]) @ (_conjT(xp, U[:, :r]) / s[:r][:, None])
 
 
@@ -309,7 +297,7 @@ def _pinv_body(xp: ModuleType, A: Any, rtol: float | None) -> Any:
     else:
         r0 = R.shape[0]
     W, s, Zh = _svd(xp, R[:r0])
-    r = _cutoff_rank(s, A.shape, rtol, A.dtype)
+    r = _numerical_rank(xp, s, A.shape, rtol, A.dtype)
     W, s, Zh = W[:, :r], s[:r], Zh[:r]
     Z = _conjT(xp, Zh)  # n × r, rows in pivoted order
     out = xp.zeros((n, r), dtype=A.dtype)
