@@ -19,11 +19,14 @@ __all__ = ["engine", "select"]
 
 
 def engine(xp: ModuleType) -> str:
-    """"numba" for NumPy data, "cupy" for CuPy data, "xp" for any other Array-API namespace."""
+    """"numba" for NumPy data, "cupy" for CuPy data, "dask" for dask arrays, "xp" for any
+    other Array-API namespace."""
     if is_numpy_namespace(xp):
         return "numba"
     if is_cupy_namespace(xp):
         return "cupy"
+    if xp.__name__.startswith("dask"):
+        return "dask"
     return "xp"
 
 
@@ -33,12 +36,14 @@ def select(
     cpu: Callable[..., Any] | None = None,
     gpu: Callable[..., Any] | None = None,
     fallback: Callable[..., Any] | None = None,
+    dask: Callable[..., Any] | None = None,
     what: str = "this operation",
 ) -> Callable[..., Any]:
     """The implementation of an operation for arrays of namespace ``xp``.
 
-    ``cpu`` serves NumPy, ``gpu`` serves CuPy, and ``fallback`` (written against the array
-    namespace alone) serves whatever has no compiled kernel.
+    ``cpu`` serves NumPy, ``gpu`` serves CuPy, ``dask`` serves chunked dask arrays (the
+    blockwise engine), and ``fallback`` (written against the array namespace alone) serves
+    whatever has no dedicated implementation.
 
     Raises
     ------
@@ -46,7 +51,7 @@ def select(
         When no implementation fits ``xp``.
     """
     eng = engine(xp)
-    fn = {"numba": cpu, "cupy": gpu}.get(eng) or fallback
+    fn = {"numba": cpu, "cupy": gpu, "dask": dask}.get(eng) or fallback
     if fn is None:
         raise TypeError(f"{what} has no implementation for {xp.__name__} arrays")
     return fn

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from .namespace import array_namespace, is_cupy, is_sparse
+from .namespace import array_namespace, is_cupy, is_sparse, native
 
 __all__ = [
     "NotConvergedWarning",
     "check_array",
+    "check_input",
     "check_finite",
     "check_positive_int",
     "check_size",
@@ -173,3 +175,17 @@ def check_size(size: Any, *, name: str = "size", upper: int | None = None,
     if upper is not None and size > upper:
         raise ValueError(f"{name}: expected at most {upper} ({upper_name}), got {size}")
     return size
+
+
+def check_input(A: Any, *, name: str = "A", **options: Any
+                ) -> tuple[Any, ModuleType, Callable[[Any], Any]]:
+    """The opening of every public function: ``(x, xp, back) = check_input(A, name="A")``.
+
+    ``A`` is viewed as NumPy or CuPy without a copy (:func:`~projkit._backend.native`: torch
+    CPU tensors become NumPy views, CUDA tensors CuPy views), then validated by
+    :func:`check_array` with ``options``. ``back(y)`` converts a result to the input's library
+    and device (the identity for NumPy, SciPy and CuPy input).
+    """
+    x, back = native(A)
+    x, xp = check_array(x, name=name, **options)
+    return x, xp, back

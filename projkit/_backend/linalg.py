@@ -1,0 +1,262 @@
+"""Dense linear algebra: which LAPACK/cuSOLVER routine serves a factorization, and how it fails.
+
+Every algorithm module takes its SVDs, Cholesky factors, orthonormal bases, machine epsilons
+and CSR constructors from here, so there is one answer to "what happens when gesdd does not
+converge" or "how does CuPy report a matrix that is not positive definite":
+
+- :func:`svd` is the thin SVD; on NumPy it is LAPACK ``gesdd`` with ``gesvd`` (slower, always
+  converges) as the fallback.
+- :func:`cholesky` returns the lower factor or raises :class:`numpy.linalg.LinAlgError`, on
+  every engine (CuPy reports failure with NaN, or an error under ``cupyx.errstate``).
+- :func:`cholqr2` / :func:`orth` build orthonormal bases (Cholesky-QR2, Householder QR when it
+  declines).
+
+The functions take the array namespace ``xp`` first, do no input checking, and know no
+algorithm.
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .namespace import is_cupy_namespace, is_numpy_namespace, is_sparse
+from .threads import serial_blas
+
+__all__ = [
+    "cho_solve",
+    "cholesky",
+    "cholesky_qr_step",
+    "cholqr2",
+    "conj_t",
+    "csr",
+    "dense",
+    "eps",
+    "numerical_rank",
+    "orth",
+    "orth_householder",
+    "pinv_svd",
+    "real_dtype",
+    "solve_triangular",
+    "sparse_module",
+    "svd",
+]
+
+
+# ----------------------------------------------------------------------------- dtypes
+def real_dtype(dtype: Any) -> Any:
+    """The real dtype of the same precision (float32 for float32/complex64, else float64)."""
+    return np.float32 if np.dtype(str(dtype)) in (np.float32, np.complex64) else np.float64
+
+
+def eps(dtype: Any) -> float:
+    """Machine epsilon of ``dtype``'s precision (complex dtypes give their real part's)."""
+    return float(np.finfo(real_dtype(dtype)).eps)
+
+
+TINY = float(np.finfo(np.float64).tiny)
+
+
+# ----------------------------------------------------------------------------- small helpers
+def conj_t(xp: ModuleType, X: Any) -> Any:
+    """The conjugate transpose ``Xᴴ`` (plain ``Xᵀ`` for real data; dense or sparse)."""
+    if np.dtype(str(X.dtype)).kind != "c":
+        return X.T
+    return X.conj().T if is_sparse(X) else xp.conj(X).T
+
+
+def dense(X: Any) -> Any:
+    """``X`` as a dense array (sparse matrices are expanded; dense arrays pass through)."""
+    return X.toarray() if is_sparse(X) else X
+
+
+def sparse_module(xp: ModuleType) -> ModuleType:
+    """``scipy.sparse`` for NumPy data, ``cupyx.scipy.sparse`` for CuPy data."""
+    if is_cupy_namespace(xp):
+        import cupyx.scipy.sparse as csp
+
+        return csp
+    return sp
+
+
+def csr(xp: ModuleType, arg: Any, shape: tuple[int, int] | None = None) -> Any:
+    """A CSR matrix on ``xp``'s device from ``(data, indices, indptr)``, ``(data, (i, j))``, a
+    dense array or another sparse matrix (which is returned as is when already CSR)."""
+    if is_sparse(arg):
+        return arg if arg.format == "csr" else arg.tocsr()
+    return sparse_module(xp).csr_matrix(arg, shape=shape)
+
+
+# ----------------------------------------------------------------------------- SVD
+def svd(xp: ModuleType, M: Any) -> tuple[Any, Any, Any]:
+    """Thin SVD ``M = U diag(s) Vh`` of a dense matrix.
+
+    NumPy: LAPACK ``gesdd`` (divide and conquer), and ``gesvd`` when ``gesdd`` fails to
+    converge. Elsewhere: the namespace's ``linalg.svd``.
+    """
+    if is_numpy_namespace(xp):
+        import scipy.linalg as sla
+
+        try:
+            return sla.svd(M, full_matrices=False, check_finite=False, lapack_driver="gesdd")
+        except np.linalg.LinAlgError:  # gesdd can fail to converge; gesvd is the robust one
+            return sla.svd(M, full_matrices=False, check_finite=False, lapack_driver="gesvd")
+    return xp.linalg.svd(M, full_matrices=False)
+
+
+def numerical_rank(xp: ModuleType, s: Any, shape: tuple[int, ...], rtol: float | None,
+                   dtype: Any) -> int:
+    """The number of singular values ``s`` (descending) above ``rtol · s[0]``.
+
+    ``rtol`` defaults to ``max(shape) · eps(dtype)``, the LAPACK/NumPy ``matrix_rank`` rule.
+    """
+    if s.shape[0] == 0:
+        return 0
+    if rtol is None:
+        rtol = max(shape) * eps(dtype)
+    smax = float(s[0])
+    if smax == 0.0:
+        return 0
+    return int(xp.sum(s > rtol * smax))
+
+
+def pinv_svd(xp: ModuleType, M: Any, rtol: float | None = None) -> Any:
+    """``M⁺`` of a small matrix (dense or sparse) by its SVD, cut at :func:`numerical_rank`."""
+    M = dense(M)
+    U, s, Vh = svd(xp, M)
+    r = numerical_rank(xp, s, M.shape, rtol, M.dtype)
+    return conj_t(xp, Vh[:r]) @ (conj_t(xp, U[:, :r]) / s[:r][:, None])
+
+
+# ----------------------------------------------------------------------------- Cholesky
+def cholesky(xp: ModuleType, M: Any, *, clean: bool = True) -> Any:
+    """Lower Cholesky factor ``L`` (``M = L Lᴴ``), or :class:`numpy.linalg.LinAlgError`.
+
+    Only the lower triangle of ``M`` is read. On NumPy, LAPACK ``potrf`` runs on a
+    Fortran-ordered view of ``M`` (no input copy for a symmetric C-ordered ``M``, whose
+    transpose is that view); ``clean=False`` leaves the strict upper triangle of the result
+    unspecified, which callers that read the lower triangle only may accept to save a pass.
+    On CuPy the factorization runs under ``cupyx.errstate(linalg="raise")``, and a factor with
+    a non-finite or non-positive diagonal is a failure too.
+    """
+    if is_numpy_namespace(xp):
+        from scipy.linalg import lapack
+
+        potrf = lapack.get_lapack_funcs("potrf", (M,))
+        if M.flags.f_contiguous or np.dtype(M.dtype).kind == "c":
+            L, info = potrf(M, lower=1, clean=int(clean))
+        else:  # Mᵀ is Fortran-ordered; its lower triangle is M's upper one (M is symmetric)
+            L, info = potrf(M.T, lower=1, clean=int(clean))
+        if info:
+            raise np.linalg.LinAlgError(
+                "matrix is not positive definite" if info > 0 else f"potrf: bad argument {-info}")
+        return L
+    if is_cupy_namespace(xp):
+        import cupyx
+
+        try:
+            with cupyx.errstate(linalg="raise"):
+                L = xp.linalg.cholesky(M)
+        except (np.linalg.LinAlgError, RuntimeError) as exc:  # cuSOLVER's devInfo > 0
+            raise np.linalg.LinAlgError("matrix is not positive definite") from exc
+    else:
+        L = xp.linalg.cholesky(M)
+    d = xp.real(xp.diagonal(L)) if hasattr(xp, "diagonal") else xp.real(xp.diag(L))
+    if not bool(xp.all(xp.isfinite(d))) or not bool(xp.all(d > 0)):
+        raise np.linalg.LinAlgError("matrix is not positive definite")
+    return L
+
+
+def solve_triangular(xp: ModuleType, L: Any, B: Any, *, lower: bool = True,
+                     trans: str = "N") -> Any:
+    """``L⁻¹B`` (``trans="N"``), ``L⁻ᵀB`` (``"T"``) or ``L⁻ᴴB`` (``"C"``) for triangular ``L``."""
+    if is_numpy_namespace(xp):
+        import scipy.linalg as sla
+
+        return sla.solve_triangular(L, B, lower=lower, trans=trans, check_finite=False)
+    if is_cupy_namespace(xp):
+        import cupyx.scipy.linalg as csla
+
+        return csla.solve_triangular(L, B, lower=lower, trans=trans)
+    Lt = {"N": L, "T": L.T, "C": conj_t(xp, L)}[trans]
+    return xp.linalg.solve(Lt, B)
+
+
+def cho_solve(xp: ModuleType, L: Any, b: Any) -> Any:
+    """``M⁻¹b`` from the lower Cholesky factor ``L`` of a real ``M`` (LAPACK ``potrs``)."""
+    if is_numpy_namespace(xp):
+        from scipy.linalg import lapack
+
+        potrs = lapack.get_lapack_funcs("potrs", (L, b))
+        x, info = potrs(L, b, lower=1)
+        if info:
+            raise ValueError(f"potrs: illegal argument {-info}")
+        return x
+    y = solve_triangular(xp, L, b, lower=True)
+    return solve_triangular(xp, L, y, lower=True, trans="T")
+
+
+# ----------------------------------------------------------------------------- orthonormal bases
+def orth_householder(xp: ModuleType, Y: Any, *, overwrite: bool = False) -> Any:
+    """Orthonormal basis of ``range(Y)`` by economic Householder QR (``geqrf`` + ``orgqr``)."""
+    if is_numpy_namespace(xp):
+        import scipy.linalg as sla
+
+        with serial_blas(xp):
+            return sla.qr(Y, mode="economic", check_finite=False, overwrite_a=overwrite)[0]
+    return xp.linalg.qr(Y, mode="reduced")[0]
+
+
+def cholesky_qr_step(xp: ModuleType, Y: Any, max_cond: float) -> tuple[Any, Any] | None:
+    """One Cholesky-QR step: ``(Y L⁻ᴴ, L)`` with ``L Lᴴ = YᴴY``, or None on breakdown.
+
+    Breakdown: the Cholesky factorization fails, or the diagonal of ``L`` spans more than
+    ``max_cond`` (a lower bound on ``κ(Y)``), beyond which the Gram matrix has lost the
+    weak directions to rounding.
+    """
+    with serial_blas(xp):
+        G = conj_t(xp, Y) @ Y  # BLAS-3 Gram matrix (the one pass over Y)
+    try:
+        with serial_blas(xp):
+            L = cholesky(xp, G)
+    except np.linalg.LinAlgError:
+        return None
+    d = xp.abs(xp.diagonal(L)) if hasattr(xp, "diagonal") else xp.abs(xp.diag(L))
+    dmin, dmax = float(xp.min(d)), float(xp.max(d))
+    if not (math.isfinite(dmin) and math.isfinite(dmax)) or dmin <= 0 or dmax > max_cond * dmin:
+        return None
+    # Y L⁻ᴴ through the explicit l × l inverse: one more GEMM, span-preserving to rounding
+    eye = xp.eye(L.shape[0], dtype=L.dtype)
+    with serial_blas(xp):
+        Linv = solve_triangular(xp, L, eye, lower=True)
+        return Y @ conj_t(xp, Linv), L
+
+
+def cholqr2(xp: ModuleType, Y: Any) -> Any | None:
+    """Orthonormal basis of ``range(Y)`` by Cholesky-QR2, or None where it is not accurate.
+
+    Two Gram + ``l × l`` Cholesky + GEMM passes (all BLAS-3; several times faster than
+    Householder QR on tall-skinny blocks, and the natural choice on GPUs). Accepted only when
+    the first pass leaves ``Q₁`` with ``‖Q₁ᴴQ₁ − I‖ ≤ 1/2`` (visible in the second factor),
+    which makes the result orthonormal to working precision (Yamamoto et al. 2015); the
+    backward error of the span is that of the triangular solve, ``O(u)``.
+    """
+    first = cholesky_qr_step(xp, Y, 0.1 / math.sqrt(eps(Y.dtype)))
+    if first is None:
+        return None
+    second = cholesky_qr_step(xp, first[0], 2.0)
+    if second is None:
+        return None
+    L2 = second[1]
+    dev = float(xp.max(xp.abs(L2 - xp.eye(L2.shape[0], dtype=L2.dtype))))
+    return second[0] if dev <= 0.5 else None
+
+
+def orth(xp: ModuleType, Y: Any) -> Any:
+    """Orthonormal basis of ``range(Y)``: Cholesky-QR2, else Householder QR."""
+    Q = cholqr2(xp, Y)
+    return Q if Q is not None else orth_householder(xp, Y, overwrite=True)
