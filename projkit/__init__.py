@@ -43,7 +43,7 @@ _LAZY: dict[str, str] = {
     "Projector": "projkit.projectors.oblique",
     "HouseholderProjector": "projkit.projectors.householder",
     "KroneckerProjection": "projkit.projectors.kronecker",
-    "cholesky_update": "projkit.projectors.kronecker",
+    "cholesky_update": "projkit.projectors.cholesky_update",
     # sampling
     "sample_projection_dpp": "projkit.sampling.dpp",
     "sample_dpp": "projkit.sampling.dpp",
@@ -54,8 +54,8 @@ _LAZY: dict[str, str] = {
     # optimization
     "project_mmatrix": "projkit.optim.mmatrix",
     "project_dd_mmatrix": "projkit.optim.mmatrix",
-    "mtp2_precision": "projkit.optim.mmatrix",
-    "MTP2Precision": "projkit.optim.mmatrix",
+    "mtp2_precision": "projkit.optim.mtp2",
+    "MTP2Precision": "projkit.optim.mtp2",
     "GradientProjector": "projkit.optim.lowrank",
 }
 
@@ -63,7 +63,7 @@ __all__ = ["NotConvergedWarning", "__version__", *sorted(_LAZY)]
 
 
 _SUBPACKAGES = ("sketching", "factorizations", "projectors", "sampling", "optim", "interop",
-                "distributed")
+                "testing")
 
 
 def __getattr__(name: str) -> Any:

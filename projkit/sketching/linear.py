@@ -391,8 +391,15 @@ def sketch_operator(n: int, size: int, *, method: str = "gaussian", rng: Any = N
     if method not in LINEAR_METHODS:
         raise ValueError(f"method: expected one of {list(LINEAR_METHODS)}, got {method!r}")
     dtype = float_dtype(dtype)
-    params = _params(method, size, n, draw_key(rng), options)
-    return SketchOperator(params, dtype, np if xp is None else xp)
+    return _operator(n, size, method, draw_key(rng), dtype=dtype, xp=xp, **options)
+
+
+def _operator(n: int, size: int, method: str, key: int, *, dtype: Any = np.float64,
+              xp: ModuleType | None = None, **options: Any) -> SketchOperator:
+    """The body of :func:`sketch_operator` for validated ``n``, ``size``, ``method`` and an int
+    ``key``: what the package's own algorithms call (no re-validation inside their loops)."""
+    return SketchOperator(_params(method, size, n, key, options), np.dtype(dtype),
+                          np if xp is None else xp)
 
 
 # ---------------------------------------------------------------------------------------------
