@@ -38,99 +38,17 @@ from typing import Any
 import numpy as np
 
 from .._backend import (
-    check_array,
     check_positive_int,
     device_rng,
-    float_dtype,
-    is_sparse,
-    native,
 )
 from .._backend.namespace import is_numpy_namespace
 from .._backend.threads import serial_blas as _serial
+from ._operand import _as_operand, _Operand
 from ._results import SVD
 
 __all__ = ["range_finder", "rsvd"]
 
 _SKETCHES = ("gaussian", "srht", "sparse_sign", "countsketch", "sparse")
-
-
-# ---------------------------------------------------------------------------------------------
-# the operand: dense, sparse, or LinearOperator, possibly seen through its adjoint
-
-
-class _Operand:
-    """``A`` (or ``Aᴴ`` when ``adjoint``) as a pair of block products, plus what the body needs."""
-
-    def __init__(self, A: Any, xp: ModuleType, dtype: Any, *, adjoint: bool, kind: str):
-        self.A = A
-        self.xp = xp
-        self.dtype = dtype
-        self.adjoint = adjoint
-        self.kind = kind  # "dense", "sparse", "operator"
-        self.complex = np.dtype(dtype).kind == "c"
-        m, n = A.shape
-        self.shape = (n, m) if adjoint else (m, n)
-        self._kernel: Any = None
-
-    # products with the *underlying* A
-    def _mm(self, X: Any) -> Any:
-        if self.kind == "sparse" and self._use_numba():
-            return self._kernel.csr_matmat(self.A, X)
-        return self.A @ X
-
-    def _rmm(self, Y: Any) -> Any:
-        if self.kind == "operator":
-            return self.A.H @ Y
-        # Aᴴ Y for CSR A is a scatter over the rows of A; SciPy's CSC kernel streams Y once and
-        # beats a gather over a CSR copy of Aᵀ (random reads of Y), so it is used as is
-        if self.complex:
-            return self.A.conj().T @ Y
-        return self.A.T @ Y
-
-    def _use_numba(self) -> bool:
-        if self._kernel is None:
-            if not is_numpy_namespace(self.xp):
-                self._kernel = False
-            else:
-                from . import _rsvd_numba
-
-                self._kernel = _rsvd_numba
-        return self._kernel is not False
-
-    # products with the operand M (= A, or Aᴴ)
-    def matmat(self, X: Any) -> Any:
-        """``M @ X``."""
-        return self._rmm(X) if self.adjoint else self._mm(X)
-
-    def rmatmat(self, Y: Any) -> Any:
-        """``Mᴴ @ Y``."""
-        return self._mm(Y) if self.adjoint else self._rmm(Y)
-
-    def frobenius2(self) -> float:
-        """``‖A‖_F²`` (exact for arrays; NaN for a LinearOperator, which has no entries)."""
-        xp = self.xp
-        if self.kind == "operator":
-            return math.nan
-        data = self.A.data if self.kind == "sparse" else self.A
-        if self.complex:
-            return float(xp.sum(xp.abs(data) ** 2))
-        data = data.ravel() if self.kind == "dense" else data
-        return float(xp.vdot(data, data)) if hasattr(xp, "vdot") else float(xp.sum(data * data))
-
-
-def _as_operand(A: Any, *, name: str = "A") -> tuple[_Operand, Any]:
-    """Validate ``A`` once; return it wrapped (not yet transposed) and the back-converter."""
-    from scipy.sparse.linalg import LinearOperator
-
-    if isinstance(A, LinearOperator):
-        if len(A.shape) != 2:
-            raise ValueError(f"{name}: expected a 2-D operator, got shape {A.shape}")
-        dt = float_dtype(A.dtype if A.dtype is not None else np.float64, allow_complex=True)
-        return _Operand(A, np, dt, adjoint=False, kind="operator"), (lambda y: y)
-    A, back = native(A)
-    A, xp = check_array(A, name=name, allow_complex=True, min_shape=(1, 1))
-    kind = "sparse" if is_sparse(A) else "dense"
-    return _Operand(A, xp, np.dtype(A.dtype), adjoint=False, kind=kind), back
 
 
 def _resolve_n_iter(n_iter: Any, rank: int, shape: tuple[int, int]) -> int:
