@@ -19,8 +19,9 @@ def tests_gpu(session):
 
 @nox.session
 def lint(session):
-    session.install("ruff")
+    session.install("-e", ".", "ruff", "mypy")
     session.run("ruff", "check", ".")
+    session.run("mypy", "projkit")
 
 
 @nox.session

@@ -48,9 +48,17 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- dtypes
+def _np_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` (NumPy, CuPy, torch or Array-API) as a NumPy dtype."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:  # torch.float32, array_api_strict.float64, ...
+        return np.dtype(str(dtype).rsplit(".", 1)[-1])
+
+
 def real_dtype(dtype: Any) -> Any:
     """The real dtype of the same precision (float32 for float32/complex64, else float64)."""
-    return np.float32 if np.dtype(str(dtype)) in (np.float32, np.complex64) else np.float64
+    return np.float32 if _np_dtype(dtype) in (np.float32, np.complex64) else np.float64
 
 
 def eps(dtype: Any) -> float:
@@ -64,7 +72,7 @@ TINY = float(np.finfo(np.float64).tiny)
 # ----------------------------------------------------------------------------- small helpers
 def conj_t(xp: ModuleType, X: Any) -> Any:
     """The conjugate transpose ``Xᴴ`` (plain ``Xᵀ`` for real data; dense or sparse)."""
-    if np.dtype(str(X.dtype)).kind != "c":
+    if _np_dtype(X.dtype).kind != "c":
         return X.T
     return X.conj().T if is_sparse(X) else xp.conj(X).T
 
@@ -147,7 +155,7 @@ def cholesky(xp: ModuleType, M: Any, *, clean: bool = True) -> Any:
         from scipy.linalg import lapack
 
         potrf = lapack.get_lapack_funcs("potrf", (M,))
-        if M.flags.f_contiguous or np.dtype(M.dtype).kind == "c":
+        if M.flags.f_contiguous or M.dtype.kind == "c":
             L, info = potrf(M, lower=1, clean=int(clean))
         else:  # Mᵀ is Fortran-ordered; its lower triangle is M's upper one (M is symmetric)
             L, info = potrf(M.T, lower=1, clean=int(clean))

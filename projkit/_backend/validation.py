@@ -186,6 +186,11 @@ def check_input(A: Any, *, name: str = "A", **options: Any
     :func:`check_array` with ``options``. ``back(y)`` converts a result to the input's library
     and device (the identity for NumPy, SciPy and CuPy input).
     """
-    x, back = native(A)
+    if A is None:
+        raise TypeError(f"{name}: expected an array, got None")
+    try:
+        x, back = native(A)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from exc
     x, xp = check_array(x, name=name, **options)
     return x, xp, back

@@ -1,0 +1,194 @@
+"""The dense linear algebra layer: each routine against an exact reference, and the one failure
+contract (LinAlgError) on every engine the machine has."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from projkit._backend import linalg
+from projkit._backend.estimator import ParamsMixin
+from projkit._backend.validation import check_input
+from projkit.testing import check_adjoint
+from tests.conftest import to_host
+
+
+def _rand(shape, dtype, seed=0):
+    g = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "c":
+        return (g.standard_normal(shape) + 1j * g.standard_normal(shape)).astype(dtype)
+    return g.standard_normal(shape).astype(dtype)
+
+
+def test_eps_and_real_dtype():
+    assert linalg.eps(np.float32) == np.finfo(np.float32).eps
+    assert linalg.eps(np.complex64) == np.finfo(np.float32).eps
+    assert linalg.eps(np.complex128) == linalg.eps(np.float64) == np.finfo(np.float64).eps
+    assert linalg.real_dtype(np.complex64) is np.float32
+    assert linalg.real_dtype(np.int64) is np.float64
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+def test_svd_reconstructs_and_matches_lapack(xp, dtype):
+    A = _rand((30, 12), dtype)
+    U, s, Vh = linalg.svd(xp, xp.asarray(A))
+    U, s, Vh = to_host(U), to_host(s), to_host(Vh)
+    tol = 1e-4 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-12
+    assert U.shape == (30, 12) and Vh.shape == (12, 12)
+    np.testing.assert_allclose((U * s) @ Vh, A, atol=tol * np.linalg.norm(A))
+    np.testing.assert_allclose(s, sla.svdvals(A), rtol=tol)
+
+
+def test_svd_falls_back_to_gesvd_when_gesdd_fails(monkeypatch):
+    calls = []
+    real = sla.svd
+
+    def fake(M, **kw):
+        calls.append(kw["lapack_driver"])
+        if kw["lapack_driver"] == "gesdd":
+            raise np.linalg.LinAlgError("SVD did not converge")
+        return real(M, **kw)
+
+    monkeypatch.setattr(sla, "svd", fake)
+    A = _rand((6, 4), np.float64)
+    U, s, Vh = linalg.svd(np, A)
+    assert calls == ["gesdd", "gesvd"]
+    np.testing.assert_allclose((U * s) @ Vh, A, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_cholesky_lower_factor(xp, dtype, order):
+    G = _rand((10, 10), np.float64)
+    M = np.asarray(G @ G.T + 10 * np.eye(10), dtype=dtype, order=order)
+    L = to_host(linalg.cholesky(xp, xp.asarray(M)))
+    np.testing.assert_allclose(np.tril(L), L)  # clean=True: the upper triangle is zero
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(L @ L.T, M, rtol=tol, atol=tol * 20)
+    np.testing.assert_allclose(L, np.linalg.cholesky(M.astype(np.float64)), rtol=10 * tol,
+                               atol=10 * tol)
+
+
+@pytest.mark.parametrize("M", [np.diag([1.0, -1.0, 2.0]), np.zeros((3, 3)),
+                               np.array([[1.0, 2.0], [2.0, 1.0]])])
+def test_cholesky_raises_linalgerror_when_not_positive_definite(xp, M):
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        linalg.cholesky(xp, xp.asarray(M))
+
+
+def test_cholesky_complex_hermitian():
+    G = _rand((5, 5), np.complex128)
+    M = G @ G.conj().T + np.eye(5)
+    L = linalg.cholesky(np, M)
+    np.testing.assert_allclose(L @ L.conj().T, M, atol=1e-12)
+
+
+def test_solve_triangular_and_cho_solve(xp):
+    G = _rand((8, 8), np.float64)
+    M = G @ G.T + 8 * np.eye(8)
+    b = _rand((8, 3), np.float64, 1)
+    L = np.linalg.cholesky(M)
+    for trans, op in (("N", L), ("T", L.T)):
+        x = to_host(linalg.solve_triangular(xp, xp.asarray(L), xp.asarray(b), trans=trans))
+        np.testing.assert_allclose(op @ x, b, atol=1e-12)
+    x = to_host(linalg.cho_solve(xp, xp.asarray(L), xp.asarray(b)))
+    np.testing.assert_allclose(M @ x, b, atol=1e-11)
+
+
+def test_solve_triangular_generic_namespace():
+    strict = pytest.importorskip("array_api_strict")
+    L = np.tril(_rand((5, 5), np.float64)) + 5 * np.eye(5)
+    b = _rand((5, 2), np.float64, 2)
+    x = linalg.solve_triangular(strict, strict.asarray(L), strict.asarray(b), trans="T")
+    np.testing.assert_allclose(L.T @ np.asarray(x), b, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_orthonormal_bases_span_and_orthonormality(xp, dtype):
+    Y = _rand((200, 15), dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    for f in (linalg.cholqr2, linalg.orth, linalg.orth_householder):
+        Q = to_host(f(xp, xp.asarray(Y.copy())))
+        np.testing.assert_allclose(Q.T @ Q, np.eye(15), atol=tol)
+        # the span of Y: Y = Q Qᵀ Y to rounding
+        np.testing.assert_allclose(Q @ (Q.T @ Y), Y, atol=20 * tol * np.abs(Y).max())
+
+
+def test_cholqr2_declines_rank_deficient_and_orth_falls_back():
+    g = np.random.default_rng(3)
+    Y = g.standard_normal((100, 4)) @ g.standard_normal((4, 8))  # rank 4 of 8 columns
+    assert linalg.cholqr2(np, Y) is None
+    Q = linalg.orth(np, Y.copy())
+    np.testing.assert_allclose(Q @ (Q.T @ Y), Y, atol=1e-10)
+
+
+def test_numerical_rank_and_pinv_svd(xp):
+    g = np.random.default_rng(4)
+    A = g.standard_normal((12, 3)) @ g.standard_normal((3, 9))  # rank 3
+    s = sla.svdvals(A)
+    assert linalg.numerical_rank(xp, xp.asarray(s), A.shape, None, A.dtype) == 3
+    assert linalg.numerical_rank(xp, xp.asarray(s), A.shape, 2.0, A.dtype) == 0
+    assert linalg.numerical_rank(xp, xp.asarray(np.zeros(3)), A.shape, None, A.dtype) == 0
+    P = to_host(linalg.pinv_svd(xp, xp.asarray(A)))
+    np.testing.assert_allclose(P, np.linalg.pinv(A), atol=1e-10)
+
+
+def test_conj_t_dense_and_sparse():
+    A = _rand((3, 4), np.complex128)
+    np.testing.assert_array_equal(linalg.conj_t(np, A), A.conj().T)
+    S = sp.csr_matrix(A)
+    np.testing.assert_array_equal(linalg.conj_t(np, S).toarray(), A.conj().T)
+    R = A.real.copy()
+    assert linalg.conj_t(np, R).base is R  # real data: a view, no copy
+
+
+def test_csr_builders():
+    data, indices, indptr = np.array([1.0, 2.0]), np.array([0, 2]), np.array([0, 1, 2])
+    C = linalg.csr(np, (data, indices, indptr), shape=(2, 3))
+    np.testing.assert_array_equal(C.toarray(), [[1, 0, 0], [0, 0, 2]])
+    assert linalg.csr(np, C) is C
+    assert linalg.csr(np, C.tocoo()).format == "csr"
+    assert linalg.csr(np, np.eye(2)).nnz == 2
+    assert linalg.sparse_module(np) is sp
+
+
+def test_check_input_opens_and_converts_back():
+    A = np.arange(6.0).reshape(2, 3)
+    x, xp, back = check_input(A, name="A")
+    assert x is A and xp is np and back(x) is x
+    with pytest.raises(ValueError, match="A: contains NaN"):
+        check_input(np.array([[np.nan]]), name="A")
+    with pytest.raises(TypeError, match="B: expected an array"):
+        check_input(None, name="B")
+
+
+class _Est(ParamsMixin):
+    def __init__(self, alpha=1.0, *, mode="a", rng=None):
+        self.alpha, self.mode, self.rng = alpha, mode, rng
+
+
+def test_params_mixin_protocol():
+    e = _Est(2.0)
+    assert e.get_params() == {"alpha": 2.0, "mode": "a", "rng": None}
+    assert e.set_params(mode="b") is e and e.mode == "b"
+    assert repr(e) == "_Est(alpha=2.0, mode='b')"
+    with pytest.raises(ValueError, match="invalid parameter 'beta' for estimator _Est"):
+        e.set_params(beta=1)
+    sklearn = pytest.importorskip("sklearn")
+    c = sklearn.base.clone(e)
+    assert c.get_params() == e.get_params() and c is not e
+
+
+def test_check_adjoint_accepts_true_adjoints_and_rejects_wrong_ones():
+    A = _rand((7, 5), np.float64)
+    assert check_adjoint(A) < 1e-14
+    assert check_adjoint(sp.random(40, 30, density=0.1, format="csr",
+                                   rng=np.random.default_rng(0))) < 1e-14
+    with pytest.raises(AssertionError, match="differ"):
+        check_adjoint(A, adjoint=lambda y: 1.5 * (A.T @ y))
+    with pytest.raises(AssertionError, match="differ"):
+        check_adjoint(A, adjoint=lambda y: np.zeros((5, y.shape[1])))
+    with pytest.raises(AssertionError, match="shape"):
+        check_adjoint(A, adjoint=lambda y: A @ np.ones((5, y.shape[1])))
