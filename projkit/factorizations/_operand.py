@@ -2,7 +2,9 @@
 ``LinearOperator``, possibly seen through its adjoint, as a pair of block products.
 
 ``rsvd``, ``range_finder``, ``cur``, ``interpolative`` and ``nystrom`` validate their input
-once into an :class:`_Operand` and hand it to their bodies.
+once into an :class:`_Operand` and hand it to their bodies. The sparse × dense product is the
+one step with engines: a row-parallel Numba kernel for SciPy CSR (:mod:`._rsvd_numba`), the
+library's own product elsewhere (:mod:`._rsvd_xp`), chosen once per operand.
 """
 
 from __future__ import annotations
@@ -13,10 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import check_array, float_dtype, is_sparse, native
-from .._backend.namespace import is_numpy_namespace
+from .._backend import float_dtype, is_sparse
+from .._backend.dispatch import select
+from .._backend.validation import check_input
+from . import _rsvd_xp
 
 __all__ = ["_Operand", "_as_operand"]
+
+
+def _csr_matmat_numba(A: Any, X: Any) -> Any:
+    """The Numba CSR × dense kernel, imported on first use (loading Numba takes a while)."""
+    from ._rsvd_numba import csr_matmat
+
+    return csr_matmat(A, X)
 
 
 class _Operand:
@@ -31,12 +42,14 @@ class _Operand:
         self.complex = np.dtype(dtype).kind == "c"
         m, n = A.shape
         self.shape = (n, m) if adjoint else (m, n)
-        self._kernel: Any = None
+        self._sparse_mm: Any = (
+            select(xp, cpu=_csr_matmat_numba, fallback=_rsvd_xp.matmat,
+                   what="the sparse x dense product") if kind == "sparse" else None)
 
     # products with the *underlying* A
     def _mm(self, X: Any) -> Any:
-        if self.kind == "sparse" and self._use_numba():
-            return self._kernel.csr_matmat(self.A, X)
+        if self._sparse_mm is not None:
+            return self._sparse_mm(self.A, X)
         return self.A @ X
 
     def _rmm(self, Y: Any) -> Any:
@@ -47,16 +60,6 @@ class _Operand:
         if self.complex:
             return self.A.conj().T @ Y
         return self.A.T @ Y
-
-    def _use_numba(self) -> bool:
-        if self._kernel is None:
-            if not is_numpy_namespace(self.xp):
-                self._kernel = False
-            else:
-                from . import _rsvd_numba
-
-                self._kernel = _rsvd_numba
-        return self._kernel is not False
 
     # products with the operand M (= A, or Aᴴ)
     def matmat(self, X: Any) -> Any:
@@ -88,7 +91,6 @@ def _as_operand(A: Any, *, name: str = "A") -> tuple[_Operand, Any]:
             raise ValueError(f"{name}: expected a 2-D operator, got shape {A.shape}")
         dt = float_dtype(A.dtype if A.dtype is not None else np.float64, allow_complex=True)
         return _Operand(A, np, dt, adjoint=False, kind="operator"), (lambda y: y)
-    A, back = native(A)
-    A, xp = check_array(A, name=name, allow_complex=True, min_shape=(1, 1))
+    A, xp, back = check_input(A, name=name, allow_complex=True, min_shape=(1, 1))
     kind = "sparse" if is_sparse(A) else "dense"
     return _Operand(A, xp, np.dtype(A.dtype), adjoint=False, kind=kind), back

@@ -22,7 +22,8 @@ Index selection
 
 CuPy has no column-pivoted QR: there every pivoted QR is a greedy column-pivoted modified
 Gram–Schmidt on the small ``k × n`` matrix (or the ``(k + p) × n`` sketch for the ID), written
-once against the array namespace; NumPy uses LAPACK ``geqp3``.
+once against the array namespace (:mod:`._cur_xp`); NumPy uses LAPACK ``geqp3``
+(:mod:`._cur_lapack`).
 """
 
 from __future__ import annotations
@@ -33,10 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import check_positive_int, device_rng, is_sparse
-from .._backend.namespace import is_numpy_namespace
-from . import rsvd as _rsvd_mod
-from .meta import _conjT, _core, _dense, _pinv_svd
+from .._backend import check_positive_int, device_rng, float_dtype, is_sparse
+from .._backend.dispatch import select
+from .._backend.linalg import conj_t, dense, eps, orth, pinv_svd, real_dtype
+from .._backend.random import draw_key
+from .._backend.threads import serial_blas
+from . import _cur_lapack, _cur_xp
+from ._operand import _as_operand, _Operand
+from .meta import _core
+from .rsvd import _resolve_n_iter, _rsvd, _setup
 
 __all__ = ["CUR", "ID", "cur", "interpolative"]
 
@@ -71,8 +77,8 @@ class CUR:
 
     def to_dense(self) -> Any:
         """The ``m × n`` matrix ``C U R``."""
-        CU = _dense(self.C @ self.U)
-        return _dense(self.R.T @ CU.T).T
+        CU = dense(self.C @ self.U)
+        return dense(self.R.T @ CU.T).T
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,7 @@ class ID:
 
     def to_dense(self) -> Any:
         """The ``m × n`` matrix ``C Z``."""
-        return _dense(self.C @ self.Z)
+        return dense(self.C @ self.Z)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,41 +115,12 @@ class ID:
 
 
 def _pivoted_qr_r(xp: ModuleType, W: Any, k: int) -> tuple[Any, Any]:
-    """First ``k`` rows of ``R`` and the column permutation of a column-pivoted QR of ``W``.
-
-    Returns ``R`` (k × n, columns in pivoted order) and ``piv`` (n,). NumPy: LAPACK geqp3.
-    Elsewhere (CuPy has no pivoted QR): greedy pivoted modified Gram–Schmidt, ``O(k · size(W))``.
-    """
-    if is_numpy_namespace(xp):
-        import scipy.linalg as sla
-
-        with _rsvd_mod._serial(xp):  # geqp3 is BLAS-2 bound: threads only add contention
-            R, piv = sla.qr(W, mode="r", pivoting=True, check_finite=False)
-        return R[:k], piv
-    W = xp.array(W, copy=True)
-    mW, n = W.shape
-    piv = xp.arange(n)
-    R = xp.zeros((k, n), dtype=W.dtype)
-    norms = xp.sum(xp.abs(W) ** 2, axis=0)
-    for j in range(k):
-        p = int(xp.argmax(norms[j:])) + j
-        if p != j:
-            sw = xp.asarray([p, j])
-            dst = xp.asarray([j, p])
-            W[:, dst] = W[:, sw]
-            R[:, dst] = R[:, sw]
-            norms[dst] = norms[sw]
-            piv[dst] = piv[sw]
-        nrm = float(xp.linalg.norm(W[:, j]))
-        if nrm == 0.0:
-            break
-        q = W[:, j] / nrm
-        proj = xp.conj(q) @ W[:, j:]
-        R[j, j:] = proj
-        W[:, j:] -= q[:, None] * proj[None, :]
-        norms[j:] -= xp.abs(proj) ** 2
-        norms[j] = 0
-    return R, piv
+    """First ``k`` rows of ``R`` (k × n, columns in pivoted order) and the column permutation
+    ``piv`` (n,) of a column-pivoted QR of ``W``: LAPACK geqp3 on NumPy, the greedy pivoted
+    Gram–Schmidt of :mod:`._cur_xp` elsewhere (CuPy has no pivoted QR)."""
+    qr = select(xp, cpu=_cur_lapack.pivoted_qr_r, fallback=_cur_xp.pivoted_qr_r,
+                what="the column-pivoted QR")
+    return qr(xp, W, k)
 
 
 def _deim(xp: ModuleType, V: Any) -> Any:
@@ -170,31 +147,38 @@ def _leverage(xp: ModuleType, V: Any, size: int, gen: Any) -> Any:
     return xp.argsort(-keys)[:size]
 
 
-def _select(xp: ModuleType, V: Any, k: int, method: str, gen: Any, rng: Any) -> Any:
+def _dpp(xp: ModuleType, V: Any, gen: Any) -> Any:
+    """One sample of the projection DPP with kernel ``V Vᴴ``: the steps of
+    ``sample_projection_dpp(V, rng=gen)`` after its input checks, through the sampler's body."""
+    from ..sampling import dpp  # lazy: a sibling subpackage
+
+    in_dtype = float_dtype(V.dtype)  # real V only (TypeError for complex, as the sampler)
+    V = dpp._orthonormal(V.astype(xp.float64), xp, force=False, tol=dpp._ORTHO_TOL[in_dtype])
+    return xp.asarray(dpp._projection_dpp(V, 1, draw_key(gen), xp)[0])
+
+
+def _select(xp: ModuleType, V: Any, k: int, method: str, gen: Any) -> Any:
     if method == "deim":
         return _deim(xp, V)
     if method == "qr":
-        _, piv = _pivoted_qr_r(xp, _conjT(xp, V), k)
+        _, piv = _pivoted_qr_r(xp, conj_t(xp, V), k)
         return piv[:k]
     if method == "leverage":
         return _leverage(xp, V, k, gen)
-    from ..sampling.dpp import sample_projection_dpp  # lazy: optional sibling module
-
-    return xp.asarray(sample_projection_dpp(V, n_samples=1, rng=gen)[0])
+    return _dpp(xp, V, gen)
 
 
 # ---------------------------------------------------------------------------------------------
 # CUR
 
 
-def _cur_body(op: Any, rank: int, method: str, core: str, gen: Any, rng: Any) -> CUR:
+def _cur_body(op: Any, rank: int, method: str, core: str, gen: Any) -> CUR:
     xp = op.xp
     A = op.A
-    svd = _rsvd_mod._rsvd(op, rank, 10, _rsvd_mod._resolve_n_iter("auto", rank, op.shape),
-                          "gaussian", gen)
+    svd = _rsvd(op, rank, 10, _resolve_n_iter("auto", rank, op.shape), "gaussian", gen)
     U, Vh = svd.U, svd.Vt  # already mapped back to A's orientation
-    cols = xp.sort(_select(xp, _conjT(xp, Vh), rank, method, gen, rng))
-    rows = xp.sort(_select(xp, U, rank, method, gen, rng))
+    cols = xp.sort(_select(xp, conj_t(xp, Vh), rank, method, gen))
+    rows = xp.sort(_select(xp, U, rank, method, gen))
     if is_sparse(A):
         C = A[:, _to_index(cols)]
         R = A[_to_index(rows), :]
@@ -202,10 +186,11 @@ def _cur_body(op: Any, rank: int, method: str, core: str, gen: Any, rng: Any) ->
         C = A[:, cols]
         R = A[rows, :]
     if core == "cross":
-        W = _dense(C[_to_index(rows), :] if is_sparse(C) else C[rows, :])
-        Ucore = _pinv_svd(xp, W)
+        W = dense(C[_to_index(rows), :] if is_sparse(C) else C[rows, :])
+        with serial_blas(xp):  # thin SVDs gain nothing from BLAS threads
+            Ucore = pinv_svd(xp, W)
     else:
-        Ucore = _core(xp, A, C, _conjT(xp, R), None, None, None)
+        Ucore = _core(xp, A, C, conj_t(xp, R), None, None, None)
     return CUR(C, Ucore, R, cols, rows)
 
 
@@ -275,7 +260,7 @@ def cur(
     >>> C.shape, U.shape, R.shape, bool(np.allclose(C @ U @ R, A))
     ((30, 3), (3, 3), (3, 20), True)
     """
-    op, back = _rsvd_mod._setup(A)
+    op, back = _setup(A)
     if op.kind == "operator":
         raise TypeError("A: CUR needs the entries of A; a LinearOperator has none")
     m, n = op.A.shape
@@ -285,7 +270,7 @@ def cur(
     if core not in ("optimal", "cross"):
         raise ValueError(f"core: expected 'optimal' or 'cross', got {core!r}")
     gen = device_rng(rng, op.xp)
-    res = _cur_body(op, rank, method, core, gen, rng)
+    res = _cur_body(op, rank, method, core, gen)
     if back(res.U) is res.U:
         return res
     return CUR(back(res.C), back(res.U), back(res.R), back(res.cols), back(res.rows))
@@ -300,18 +285,17 @@ def _id_body(xp: ModuleType, A: Any, rank: int, method: str, oversample: int, n_
     m, n = A.shape
     if method == "randomized":
         ell = min(rank + oversample, m)
-        rdt = np.float32 if np.dtype(A.dtype) in (np.float32, np.complex64) else np.float64
-        op = _rsvd_mod._Operand(A, xp, np.dtype(A.dtype), adjoint=False,
-                                kind="sparse" if is_sparse(A) else "dense")
-        Omega = gen.standard_normal((m, ell), dtype=rdt).astype(A.dtype)
+        op = _Operand(A, xp, np.dtype(A.dtype), adjoint=False,
+                      kind="sparse" if is_sparse(A) else "dense")
+        Omega = gen.standard_normal((m, ell), dtype=real_dtype(A.dtype)).astype(A.dtype)
         Wh = op.rmatmat(Omega)  # Wᴴ = Aᴴ Ω, W = Ωᴴ A (ℓ × n) is a linear sketch of A's rows
         for _ in range(n_iter):  # W = Qᴴ A with Q = orth(A Wᴴ): still a linear sketch S A
-            with _rsvd_mod._serial(xp):
-                Q = _rsvd_mod._orth(xp, op.matmat(Wh))
+            with serial_blas(xp):
+                Q = orth(xp, op.matmat(Wh))
             Wh = op.rmatmat(Q)
-        W = _conjT(xp, Wh)
+        W = conj_t(xp, Wh)
     else:
-        W = _dense(A)
+        W = dense(A)
     R, piv = _pivoted_qr_r(xp, W, rank)
     R11, R12 = R[:rank, :rank], R[:rank, rank:]
     T = _solve_upper(xp, R11, R12)
@@ -323,8 +307,9 @@ def _id_body(xp: ModuleType, A: Any, rank: int, method: str, oversample: int, n_
     if refine and method == "randomized":
         # Z = C⁺ A: the best coefficients for the chosen columns (one more pass over A). The
         # sketch's R₁₁⁻¹R₁₂ can be far worse when R₁₁ is ill-conditioned (sparse, flat spectra)
-        Cp = _pinv_svd(xp, C)  # k × m
-        Zr = _dense(_conjT(xp, _dense(_conjT(xp, A) @ _conjT(xp, Cp))))
+        with serial_blas(xp):
+            Cp = pinv_svd(xp, C)  # k × m
+        Zr = dense(conj_t(xp, dense(conj_t(xp, A) @ conj_t(xp, Cp))))
         if bool(xp.all(xp.isfinite(Zr))):
             Z = Zr.astype(A.dtype) if Zr.dtype != A.dtype else Zr
     return ID(C, Z, cols)
@@ -335,16 +320,13 @@ def _solve_upper(xp: ModuleType, R11: Any, R12: Any) -> Any:
     if R12.shape[1] == 0:
         return R12
     d = xp.abs(xp.diagonal(R11)) if hasattr(xp, "diagonal") else xp.abs(xp.diag(R11))
-    eps = float(np.finfo(np.float32 if np.dtype(R11.dtype) in (np.float32, np.complex64)
-                         else np.float64).eps)
-    if float(xp.min(d)) > 10 * eps * float(xp.max(d)):
-        if is_numpy_namespace(xp):
-            import scipy.linalg as sla
-
-            with _rsvd_mod._serial(xp):
-                return sla.solve_triangular(R11, R12, lower=False, check_finite=False)
-        return xp.linalg.solve(R11, R12)
-    return _pinv_svd(xp, R11) @ R12
+    if float(xp.min(d)) > 10 * eps(R11.dtype) * float(xp.max(d)):
+        solve = select(xp, cpu=_cur_lapack.solve_upper, fallback=_cur_xp.solve_upper,
+                       what="the triangular solve")
+        return solve(xp, R11, R12)
+    with serial_blas(xp):
+        R11p = pinv_svd(xp, R11)
+    return R11p @ R12
 
 
 def interpolative(
@@ -410,7 +392,7 @@ def interpolative(
     >>> bool(np.allclose(C @ Z, A)), bool(np.allclose(Z[:, cols], np.eye(2)))
     (True, True)
     """
-    op, back = _rsvd_mod._as_operand(A)
+    op, back = _as_operand(A)
     if op.kind == "operator":
         raise TypeError("A: an interpolative decomposition needs the columns of A")
     m, n = op.A.shape

@@ -22,40 +22,19 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import array_namespace, check_array, is_sparse, native
-from .._backend.namespace import is_numpy_namespace
-from ..projectors.oblique import Projector, _conjT, _dense, _numerical_rank
-from ..projectors.oblique import _real_eps as _eps
+from .._backend import array_namespace, is_sparse
+from .._backend.dispatch import select
+from .._backend.linalg import conj_t, dense, numerical_rank, pinv_svd, svd
+from .._backend.threads import serial_blas
+from .._backend.validation import check_input
+from ..projectors.oblique import Projector
+from . import _meta_lapack, _meta_xp
 
 __all__ = ["MetaFactorization", "meta_factorize", "pinv"]
 
 
 # ---------------------------------------------------------------------------------------------
-# small helpers shared with cur.py and nystrom.py
-
-
-def _svd(xp: ModuleType, M: Any) -> tuple[Any, Any, Any]:
-    if is_numpy_namespace(xp):
-        import scipy.linalg as sla
-
-        from .rsvd import _serial
-
-        with _serial(xp):  # thin SVDs gain nothing from BLAS threads (see rsvd._serial)
-            try:
-                return sla.svd(M, full_matrices=False, check_finite=False,
-                               lapack_driver="gesdd")
-            except np.linalg.LinAlgError:
-                return sla.svd(M, full_matrices=False, check_finite=False,
-                               lapack_driver="gesvd")
-    return xp.linalg.svd(M, full_matrices=False)
-
-
-def _pinv_svd(xp: ModuleType, M: Any, rtol: float | None = None) -> Any:
-    """``M⁺`` of a small dense matrix by its SVD."""
-    M = _dense(M)
-    U, s, Vh = _svd(xp, M)
-    r = _numerical_rank(xp, s, M.shape, rtol, M.dtype)
-    return _conjT(xp, Vh[:r]) @ (_conjT(xp, U[:, :r]) / s[:r][:, None])
+# argument checks shared with nystrom.py
 
 
 def _check_rtol(rtol: Any) -> float | None:
@@ -106,9 +85,9 @@ class MetaFactorization:
     def reconstruct(self) -> Any:
         """The dense ``m × n`` matrix ``F G Hᴴ``."""
         xp = array_namespace(self.G)
-        FG = _dense(self.F @ self.G)
+        FG = dense(self.F @ self.G)
         # (F G Hᴴ)ᴴ = H (F G)ᴴ keeps a sparse H on the left of the product
-        return _conjT(xp, _dense(self.H @ _conjT(xp, FG)))
+        return conj_t(xp, dense(self.H @ conj_t(xp, FG)))
 
     def error(self, *, relative: bool = False) -> float:
         """Frobenius error ``‖A − F G Hᴴ‖_F`` (divided by ``‖A‖_F`` when ``relative``).
@@ -123,12 +102,12 @@ class MetaFactorization:
         if is_sparse(A):
             data = A.data
             a2 = float(xp.sum(xp.abs(data) ** 2))
-            FG = _dense(self.F @ self.G)
-            AH = _dense(A @ self.H)
+            FG = dense(self.F @ self.G)
+            AH = dense(A @ self.H)
             cross = float(xp.real(xp.sum(xp.conj(AH) * FG)))
-            FtF = _dense(_conjT(xp, self.F) @ self.F)
-            HtH = _dense(_conjT(xp, self.H) @ self.H)
-            r2 = float(xp.real(xp.trace(FtF @ self.G @ HtH @ _conjT(xp, self.G))))
+            FtF = dense(conj_t(xp, self.F) @ self.F)
+            HtH = dense(conj_t(xp, self.H) @ self.H)
+            r2 = float(xp.real(xp.trace(FtF @ self.G @ HtH @ conj_t(xp, self.G))))
             err = float(np.sqrt(max(a2 - 2 * cross + r2, 0.0)))
         else:
             a2 = float(xp.sum(xp.abs(A) ** 2))
@@ -143,8 +122,7 @@ class MetaFactorization:
 
 
 def _check_basis(M: Any, name: str, rows: int, rows_name: str, xp: ModuleType) -> Any:
-    M, _ = native(M)
-    M, xpM = check_array(M, name=name, allow_complex=True, min_shape=(1, 1))
+    M, xpM, _ = check_input(M, name=name, allow_complex=True, min_shape=(1, 1))
     if xpM.__name__ != xp.__name__:
         raise TypeError(f"{name}: inputs mix array libraries ({xp.__name__} and {xpM.__name__})")
     if M.shape[0] != rows:
@@ -155,14 +133,17 @@ def _check_basis(M: Any, name: str, rows: int, rows_name: str, xp: ModuleType) -
 def _core(xp: ModuleType, A: Any, F: Any, H: Any, B: Any, D: Any, rtol: float | None) -> Any:
     """G = (BᴴF)⁺ (Bᴴ A D) (HᴴD)⁺ (B = F, D = H when None), small side first."""
     if B is None and D is None:  # G = F⁺ A (Hᴴ)⁺ = F⁺ (A (H⁺)ᴴ)
-        Fp = _pinv_svd(xp, F, rtol)  # k × m
-        Hp = _pinv_svd(xp, H, rtol)  # k'' × n
-        return Fp @ _dense(A @ _conjT(xp, Hp))
+        with serial_blas(xp):  # thin SVDs gain nothing from BLAS threads
+            Fp = pinv_svd(xp, F, rtol)  # k × m
+            Hp = pinv_svd(xp, H, rtol)  # k'' × n
+        return Fp @ dense(A @ conj_t(xp, Hp))
     BB = F if B is None else B
     DD = H if D is None else D
-    core = _dense(_conjT(xp, BB) @ _dense(A @ DD))  # small: cols(B) × cols(D)
-    return _pinv_svd(xp, _dense(_conjT(xp, BB) @ F), rtol) @ core @ _pinv_svd(
-        xp, _dense(_conjT(xp, H) @ DD), rtol)
+    core = dense(conj_t(xp, BB) @ dense(A @ DD))  # small: cols(B) × cols(D)
+    with serial_blas(xp):
+        left = pinv_svd(xp, dense(conj_t(xp, BB) @ F), rtol)
+        right = pinv_svd(xp, dense(conj_t(xp, H) @ DD), rtol)
+    return left @ core @ right
 
 
 def _meta_body(xp: ModuleType, A: Any, F: Any, H: Any, B: Any, D: Any,
@@ -238,8 +219,7 @@ def meta_factorize(
     >>> bool(np.allclose(mf.reconstruct(), A)), mf.G.shape
     (True, (2, 2))
     """
-    A, backA = native(A)
-    A, xp = check_array(A, name="A", allow_complex=True, min_shape=(1, 1))
+    A, xp, backA = check_input(A, name="A", allow_complex=True, min_shape=(1, 1))
     m, n = A.shape
     F = _check_basis(F, "F", m, "the rows of A", xp)
     H = _check_basis(H, "H", n, "the columns of A", xp)
@@ -255,7 +235,7 @@ def meta_factorize(
     res = _meta_body(xp, A, F, H, B, D, rtol)
     if backA(res.G) is res.G:
         return res
-    return MetaFactorization(backA(_dense(res.F)), backA(res.G), backA(_dense(res.H)),
+    return MetaFactorization(backA(dense(res.F)), backA(res.G), backA(dense(res.H)),
                              res.column_projector, res.row_projector, A)
 
 
@@ -263,22 +243,10 @@ def meta_factorize(
 # pseudoinverse
 
 
-def _pivoted_qr(xp: ModuleType, A: Any) -> tuple[Any, Any, Any]:
-    """``A[:, piv] = Q R`` (column-pivoted, economic). NumPy: LAPACK geqp3. Other namespaces
-    (CuPy has no pivoted QR): plain Householder QR, ``piv`` the identity."""
-    if is_numpy_namespace(xp):
-        import scipy.linalg as sla
-
-        Q, R, piv = sla.qr(A, mode="economic", pivoting=True, check_finite=False)
-        return Q, R, piv
-    Q, R = xp.linalg.qr(A, mode="reduced")
-    return Q, R, xp.arange(A.shape[1])
-
-
 def _pinv_body(xp: ModuleType, A: Any, rtol: float | None) -> Any:
     m, n = A.shape
     if m < n:  # A⁺ = ((Aᴴ)⁺)ᴴ: factor on the tall side
-        return _conjT(xp, _pinv_body(xp, _conjT(xp, A), rtol))
+        return conj_t(xp, _pinv_body(xp, conj_t(xp, A), rtol))
     if m == 0 or n == 0:
         return xp.zeros((n, m), dtype=A.dtype)
     # rank-revealing step: A Π = Q R (pivoted QR), keep the rows of R above a generous cutoff
@@ -286,23 +254,19 @@ def _pinv_body(xp: ModuleType, A: Any, rtol: float | None) -> Any:
     # that r₀ × n triangle, R_r₀ = W Σ Zᴴ, is an SVD of A: A = (Q W) Σ (Π Z)ᴴ, and the final
     # cutoff on Σ is numpy.linalg.pinv's. A⁺ = Π Z Σ⁻¹ (Q W)ᴴ from the rank factorization
     # F = Q W Σ, Hᴴ = (Π Z)ᴴ: A⁺ = H (HᴴH)⁻¹ (FᴴF)⁻¹ Fᴴ.
-    Q, R, piv = _pivoted_qr(xp, A)
-    d = xp.abs(xp.diagonal(R)) if hasattr(xp, "diagonal") else xp.abs(xp.diag(R))
-    d0 = float(d[0]) if d.shape[0] else 0.0
-    if d0 == 0.0:
+    rrqr = select(xp, cpu=_meta_lapack.rank_revealing_qr, fallback=_meta_xp.rank_revealing_qr,
+                  what="the rank-revealing QR")
+    Q, R, piv, r0 = rrqr(xp, A)
+    if r0 == 0:  # R₀₀ = 0
         return xp.zeros((n, m), dtype=A.dtype)
-    if is_numpy_namespace(xp):
-        r0 = int((d > 0.1 * _eps(A.dtype) * d0).sum())
-        # geqp3's |R_ii| is non-increasing, so the kept rows are the leading ones
-    else:
-        r0 = R.shape[0]
-    W, s, Zh = _svd(xp, R[:r0])
-    r = _numerical_rank(xp, s, A.shape, rtol, A.dtype)
+    with serial_blas(xp):
+        W, s, Zh = svd(xp, R[:r0])
+    r = numerical_rank(xp, s, A.shape, rtol, A.dtype)
     W, s, Zh = W[:, :r], s[:r], Zh[:r]
-    Z = _conjT(xp, Zh)  # n × r, rows in pivoted order
+    Z = conj_t(xp, Zh)  # n × r, rows in pivoted order
     out = xp.zeros((n, r), dtype=A.dtype)
     out[piv] = Z / s[None, :]
-    return out @ _conjT(xp, Q[:, :r0] @ W)
+    return out @ conj_t(xp, Q[:, :r0] @ W)
 
 
 def pinv(A: Any, *, rtol: float | None = None) -> Any:
@@ -350,7 +314,6 @@ def pinv(A: Any, *, rtol: float | None = None) -> Any:
     """
     if is_sparse(A):
         raise TypeError("A: pinv of a sparse matrix is dense; pass A.toarray() if you mean it")
-    A, back = native(A)
-    A, xp = check_array(A, name="A", allow_complex=True, accept_sparse=False)
+    A, xp, back = check_input(A, name="A", allow_complex=True, accept_sparse=False)
     rtol = _check_rtol(rtol)
     return back(_pinv_body(xp, A, rtol))

@@ -12,17 +12,27 @@
 from __future__ import annotations
 
 import math
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from .._backend import check_positive_int, device_rng
-from .._backend.namespace import is_numpy_namespace
-from . import rsvd as _rsvd_mod
+from .._backend.linalg import (
+    cholesky,
+    conj_t,
+    eps,
+    orth,
+    pinv_svd,
+    real_dtype,
+    solve_triangular,
+    svd,
+)
+from .._backend.random import draw_key
+from .._backend.threads import serial_blas
+from ._operand import _as_operand, _Operand
 from ._results import SVD
-from .meta import MetaFactorization, _conjT, _factor_pair, _pinv_svd, _svd
-from .rsvd import _real_dtype, _sign_flip
+from .meta import MetaFactorization, _check_rtol, _factor_pair
+from .rsvd import _check_sketch, _sign_flip
 
 __all__ = ["nystrom", "nystrom_psd"]
 
@@ -36,17 +46,16 @@ def _left_sketch(op: Any, size: int, sketch: str, gen: Any) -> Any:
     xp = op.xp
     A = op.A
     m = A.shape[0]
-    rdt = _real_dtype(op.dtype)
+    rdt = real_dtype(op.dtype)
     if sketch == "gaussian":
         Y = gen.standard_normal((m, size), dtype=rdt).astype(op.dtype)
-        return _conjT(xp, _rsvd_mod._Operand(A, xp, op.dtype, adjoint=False,
-                                              kind=op.kind).rmatmat(Y)), Y
-    from ..sketching.linear import sketch_operator
+        return conj_t(xp, _Operand(A, xp, op.dtype, adjoint=False, kind=op.kind).rmatmat(Y)), Y
+    from ..sketching.linear import _operator  # the body of sketch_operator (key: one draw)
 
-    S = sketch_operator(m, size, method=sketch, rng=gen, dtype=rdt, xp=xp)
+    S = _operator(m, size, sketch, draw_key(gen), dtype=rdt, xp=xp)
     if op.kind == "operator":
         Y = S.T @ xp.eye(size, dtype=rdt)
-        return _conjT(xp, A.H @ Y), Y
+        return conj_t(xp, A.H @ Y), Y
     return S @ A, S.T @ xp.eye(size, dtype=rdt)
 
 
@@ -55,22 +64,24 @@ def _nystrom_body(op: Any, rank: int, oversample: int, sketch: str, rtol: float 
     xp = op.xp
     m, n = op.A.shape
     # right sketch AX: reuse rsvd's test-matrix code on the (untransposed) operand
-    rop = _rsvd_mod._Operand(op.A, xp, op.dtype, adjoint=False, kind=op.kind)
+    rop = _Operand(op.A, xp, op.dtype, adjoint=False, kind=op.kind)
+    rdt = real_dtype(op.dtype)
     if sketch == "gaussian":
-        X = gen.standard_normal((n, rank), dtype=_real_dtype(op.dtype)).astype(op.dtype)
+        X = gen.standard_normal((n, rank), dtype=rdt).astype(op.dtype)
         AX = rop.matmat(X)
     else:
-        from ..sketching.linear import sketch_operator
+        from ..sketching.linear import _operator
 
-        S = sketch_operator(n, rank, method=sketch, rng=gen, dtype=_real_dtype(op.dtype), xp=xp)
-        X = S.T @ xp.eye(rank, dtype=_real_dtype(op.dtype))
+        S = _operator(n, rank, sketch, draw_key(gen), dtype=rdt, xp=xp)
+        X = S.T @ xp.eye(rank, dtype=rdt)
         AX = rop.matmat(X.astype(op.dtype))
     YhA, Y = _left_sketch(op, min(rank + oversample, m), sketch, gen)
     Y = Y.astype(op.dtype) if Y.dtype != op.dtype else Y
     X = X.astype(op.dtype) if X.dtype != op.dtype else X
-    M = _conjT(xp, Y) @ AX  # (r + ℓ) × r
-    G = _pinv_svd(xp, M, rtol)  # the ε-pseudoinverse of Nakatsukasa's stable variant
-    H = _conjT(xp, YhA)
+    M = conj_t(xp, Y) @ AX  # (r + ℓ) × r
+    with serial_blas(xp):  # thin SVDs gain nothing from BLAS threads
+        G = pinv_svd(xp, M, rtol)  # the ε-pseudoinverse of Nakatsukasa's stable variant
+    H = conj_t(xp, YhA)
     from ..projectors.oblique import Projector
 
     Pc = Projector._from_factors(xp, *_factor_pair(xp, AX, Y, rtol), orthogonal=False)
@@ -137,15 +148,13 @@ def nystrom(
     >>> ny.F.shape, ny.G.shape, ny.H.shape, bool(np.allclose(ny.reconstruct(), A))
     ((50, 4), (4, 6), (30, 6), True)
     """
-    op, back = _rsvd_mod._as_operand(A)
+    op, back = _as_operand(A)
     m, n = op.A.shape
     rank = check_positive_int(rank, name="rank", high=min(m, n))
     if oversample is None:
         oversample = math.ceil(rank / 2)
     oversample = check_positive_int(oversample, name="oversample", low=0)
-    sketch = _rsvd_mod._check_sketch(sketch)
-    from .meta import _check_rtol
-
+    sketch = _check_sketch(sketch)
     rtol = _check_rtol(rtol)
     gen = device_rng(rng, op.xp)
     res = _nystrom_body(op, rank, oversample, sketch, rtol, gen)
@@ -159,53 +168,36 @@ def nystrom(
 # PSD Nyström
 
 
-def _solve_lower_right(xp: ModuleType, Y: Any, L: Any) -> Any:
-    """``Y L⁻ᴴ`` for lower-triangular ``L`` (= ``(L⁻¹ Yᴴ)ᴴ``)."""
-    if is_numpy_namespace(xp):
-        import scipy.linalg as sla
-
-        return _conjT(xp, sla.solve_triangular(L, _conjT(xp, Y), lower=True, check_finite=False))
-    try:
-        import cupyx.scipy.linalg as csla
-
-        return _conjT(xp, csla.solve_triangular(L, _conjT(xp, Y), lower=True))
-    except ImportError:  # other namespaces: a dense solve of the small system
-        return _conjT(xp, xp.linalg.solve(L, _conjT(xp, Y)))
-
-
 def _nystrom_psd_body(op: Any, rank: int, oversample: int, gen: Any) -> SVD:
     xp = op.xp
     n = op.A.shape[0]
     ell = min(rank + oversample, n)
-    rdt = _real_dtype(op.dtype)
+    rdt = real_dtype(op.dtype)
     Omega = gen.standard_normal((n, ell), dtype=rdt).astype(op.dtype)
-    Omega = _rsvd_mod._orth(xp, Omega)
-    rop = _rsvd_mod._Operand(op.A, xp, op.dtype, adjoint=False, kind=op.kind)
+    Omega = orth(xp, Omega)
+    rop = _Operand(op.A, xp, op.dtype, adjoint=False, kind=op.kind)
     Y = rop.matmat(Omega)
-    eps = float(np.finfo(rdt).eps)
     # shift ν = √n · eps · ‖Y‖ keeps the Cholesky factorization alive (Tropp et al., Alg. 3)
-    nu = math.sqrt(n) * eps * float(xp.linalg.norm(Y))
+    nu = math.sqrt(n) * eps(op.dtype) * float(xp.linalg.norm(Y))
     if nu == 0.0:
         z = xp.zeros((n, rank), dtype=op.dtype)
-        return SVD(z, xp.zeros(rank, dtype=rdt), _conjT(xp, z))
+        return SVD(z, xp.zeros(rank, dtype=rdt), conj_t(xp, z))
     Ynu = Y + nu * Omega
-    Bm = _conjT(xp, Omega) @ Ynu
-    Bm = 0.5 * (Bm + _conjT(xp, Bm))
+    Bm = conj_t(xp, Omega) @ Ynu
+    Bm = 0.5 * (Bm + conj_t(xp, Bm))
     try:
-        L = xp.linalg.cholesky(Bm)
-    except Exception as exc:
+        L = cholesky(xp, Bm)
+    except np.linalg.LinAlgError as exc:
         raise np.linalg.LinAlgError(
             "nystrom_psd: ΩᴴAΩ is not positive definite; is A symmetric positive semidefinite?"
         ) from exc
-    if not bool(xp.all(xp.isfinite(L))):  # CuPy reports failure by NaN
-        raise np.linalg.LinAlgError(
-            "nystrom_psd: ΩᴴAΩ is not positive definite; is A symmetric positive semidefinite?"
-        )
-    F = _solve_lower_right(xp, Ynu, L)  # Y_ν L⁻ᴴ, so F Fᴴ = Y_ν (ΩᴴY_ν)⁻¹ Y_νᴴ
-    U, s, _ = _svd(xp, F)
+    # F = Y_ν L⁻ᴴ = (L⁻¹ Y_νᴴ)ᴴ, so F Fᴴ = Y_ν (ΩᴴY_ν)⁻¹ Y_νᴴ
+    F = conj_t(xp, solve_triangular(xp, L, conj_t(xp, Ynu), lower=True))
+    with serial_blas(xp):  # thin SVDs gain nothing from BLAS threads
+        U, s, _ = svd(xp, F)
     lam = xp.maximum(s[:rank] ** 2 - nu, 0).astype(rdt)
     U = U[:, :rank]
-    U, Vt = _sign_flip(xp, U, _conjT(xp, U))
+    U, Vt = _sign_flip(xp, U, conj_t(xp, U))
     return SVD(U, lam, Vt)
 
 
@@ -268,7 +260,7 @@ def nystrom_psd(
     >>> bool(np.allclose((U * lam) @ Ut, A)), bool(np.all(lam > 0))
     (True, True)
     """
-    op, back = _rsvd_mod._as_operand(A)
+    op, back = _as_operand(A)
     m, n = op.A.shape
     if m != n:
         raise ValueError(f"A: expected a square (symmetric PSD) matrix, got shape {(m, n)}")
@@ -284,13 +276,13 @@ def nystrom_psd(
 def _check_hermitian(op: Any) -> None:
     xp = op.xp
     A = op.A
-    tol = math.sqrt(float(np.finfo(_real_dtype(op.dtype)).eps))
+    tol = math.sqrt(eps(op.dtype))
     if op.kind == "sparse":
         D = A - A.conj().T if op.complex else A - A.T
         diff = float(xp.sqrt(xp.sum(xp.abs(D.data) ** 2))) if D.nnz else 0.0
         norm = float(xp.sqrt(xp.sum(xp.abs(A.data) ** 2)))
     else:
-        diff = float(xp.linalg.norm(A - _conjT(xp, A)))
+        diff = float(xp.linalg.norm(A - conj_t(xp, A)))
         norm = float(xp.linalg.norm(A))
     if diff > tol * norm:
         raise ValueError(

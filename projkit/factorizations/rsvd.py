@@ -22,7 +22,8 @@ Speed notes (what makes this faster than a straightforward implementation):
   LAPACK route -- partially pivoted LU (``getrf``, as scikit-learn) for the normalization on
   NumPy, Householder QR (``geqrf``) for the basis, ``gesdd`` for the SVD -- when it would
   lose accuracy. CuPy has no pivoted LU or QR, so its fallbacks are Householder QR;
-* the tall-skinny BLAS/LAPACK calls run on one BLAS thread (:func:`_serial`): they are
+* the tall-skinny BLAS/LAPACK calls run on one BLAS thread
+  (:func:`~projkit._backend.threads.serial_blas`): they are
   latency-bound, and multithreaded OpenBLAS spinning on shared cores makes them far slower;
 * SciPy sparse ``A @ X`` runs in a parallel Numba kernel (each thread owns a block of rows);
   ``Aᵀ @ Y`` stays SciPy's CSC scatter, which streams ``Y`` once.
@@ -37,12 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import (
-    check_positive_int,
-    device_rng,
-)
-from .._backend.namespace import is_numpy_namespace
-from .._backend.threads import serial_blas as _serial
+from .._backend import check_positive_int, device_rng
+from .._backend.dispatch import select
+from .._backend.linalg import cholesky_qr_step, cholqr2, conj_t, eps, orth, real_dtype, svd
+from .._backend.random import draw_key
+from .._backend.threads import serial_blas
+from . import _rsvd_lapack, _rsvd_xp
 from ._operand import _as_operand, _Operand
 from ._results import SVD
 
@@ -78,90 +79,7 @@ def _check_tol(tol: Any) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# BLAS threads for the small factorizations
-
-# ---------------------------------------------------------------------------------------------
-# dense linear algebra helpers (NumPy via SciPy LAPACK, CuPy via cupy.linalg / cuBLAS)
-
-
-def _real_dtype(dtype: Any) -> Any:
-    return np.float32 if np.dtype(dtype) in (np.float32, np.complex64) else np.float64
-
-
-def _conjT(xp: ModuleType, X: Any) -> Any:
-    return xp.conj(X).T if np.dtype(X.dtype).kind == "c" else X.T
-
-
-def _orth_householder(xp: ModuleType, Y: Any) -> Any:
-    """Orthonormal basis of ``range(Y)`` (economic Householder QR, ``geqrf`` + ``orgqr``)."""
-    if is_numpy_namespace(xp):
-        import scipy.linalg as sla
-
-        with _serial(xp):
-            return sla.qr(Y, mode="economic", check_finite=False, overwrite_a=True)[0]
-    return xp.linalg.qr(Y, mode="reduced")[0]
-
-
-def _chol_step(xp: ModuleType, Y: Any, max_cond: float) -> tuple[Any, Any] | None:
-    """One Cholesky-QR step: ``(Y L⁻ᴴ, L)`` with ``L Lᴴ = YᴴY``, or None on breakdown.
-
-    Breakdown: the Cholesky factorization fails, or the diagonal of ``L`` spans more than
-    ``max_cond`` (a lower bound on ``κ(Y)``), beyond which the Gram matrix has lost the
-    weak directions to rounding.
-    """
-    try:
-        with _serial(xp):
-            G = _conjT(xp, Y) @ Y  # BLAS-3 Gram matrix (the one pass over Y)
-            L = xp.linalg.cholesky(G)
-    except Exception:  # numpy raises LinAlgError; CuPy may raise or return NaN
-        return None
-    d = xp.abs(xp.diagonal(L)) if hasattr(xp, "diagonal") else xp.abs(xp.diag(L))
-    dmin, dmax = float(xp.min(d)), float(xp.max(d))
-    if not (math.isfinite(dmin) and math.isfinite(dmax)) or dmin <= 0 or dmax > max_cond * dmin:
-        return None
-    # Y L⁻ᴴ through the explicit l × l inverse: one more GEMM, span-preserving to rounding
-    I = xp.eye(L.shape[0], dtype=L.dtype)
-    if is_numpy_namespace(xp):
-        import scipy.linalg as sla
-
-        with _serial(xp):
-            Linv = sla.solve_triangular(L, I, lower=True, check_finite=False)
-    else:
-        try:
-            import cupyx.scipy.linalg as csla
-
-            Linv = csla.solve_triangular(L, I, lower=True)
-        except ImportError:
-            Linv = xp.linalg.inv(L)
-    with _serial(xp):
-        return Y @ _conjT(xp, Linv), L
-
-
-def _cholqr2(xp: ModuleType, Y: Any) -> Any | None:
-    """Orthonormal basis of ``range(Y)`` by Cholesky-QR2, or None where it is not accurate.
-
-    Two Gram + ``l × l`` Cholesky + GEMM passes (all BLAS-3; several times faster than
-    Householder QR on tall-skinny blocks, and the natural choice on GPUs). Accepted only when
-    the first pass leaves ``Q₁`` with ``‖Q₁ᴴQ₁ − I‖ ≤ 1/2`` (visible in the second factor),
-    which makes the result orthonormal to working precision (Yamamoto et al. 2015); the
-    backward error of the span is that of the triangular solve, ``O(u)``.
-    """
-    eps = float(np.finfo(_real_dtype(Y.dtype)).eps)
-    first = _chol_step(xp, Y, 0.1 / math.sqrt(eps))
-    if first is None:
-        return None
-    second = _chol_step(xp, first[0], 2.0)
-    if second is None:
-        return None
-    L2 = second[1]
-    dev = float(xp.max(xp.abs(L2 - xp.eye(L2.shape[0], dtype=L2.dtype))))
-    return second[0] if dev <= 0.5 else None
-
-
-def _orth(xp: ModuleType, Y: Any) -> Any:
-    """Orthonormal basis of ``range(Y)``: Cholesky-QR2, else Householder QR."""
-    Q = _cholqr2(xp, Y)
-    return Q if Q is not None else _orth_householder(xp, Y)
+# the small dense steps (orthonormal bases and SVDs come from _backend.linalg)
 
 
 def _normalize(xp: ModuleType, Y: Any) -> Any:
@@ -171,16 +89,12 @@ def _normalize(xp: ModuleType, Y: Any) -> Any:
     does not need). When ``Y`` is too ill-conditioned for it: ``P L`` of a partially pivoted LU
     on NumPy (as scikit-learn), Householder QR elsewhere (CuPy has no pivoted LU/QR).
     """
-    eps = float(np.finfo(_real_dtype(Y.dtype)).eps)
-    step = _chol_step(xp, Y, 0.1 / math.sqrt(eps))
+    step = cholesky_qr_step(xp, Y, 0.1 / math.sqrt(eps(Y.dtype)))
     if step is not None:
         return step[0]
-    if is_numpy_namespace(xp):
-        import scipy.linalg as sla
-
-        with _serial(xp):
-            return sla.lu(Y, permute_l=True, check_finite=False, overwrite_a=True)[0]
-    return _orth_householder(xp, Y)
+    fallback = select(xp, cpu=_rsvd_lapack.lu_normalize, fallback=_rsvd_xp.qr_normalize,
+                      what="the power-iteration normalization")
+    return fallback(xp, Y)
 
 
 def _small_svd(xp: ModuleType, B: Any) -> tuple[Any, Any, Any]:
@@ -189,27 +103,16 @@ def _small_svd(xp: ModuleType, B: Any) -> tuple[Any, Any, Any]:
     ``Bᴴ = Q R`` by Cholesky-QR2 and the SVD of the ``l × l`` triangle ``Rᴴ = W Σ Zᴴ`` give
     ``B = W Σ (Q Z)ᴴ``; LAPACK ``gesdd`` on ``B`` when Cholesky-QR2 declines.
     """
-    Bh = _conjT(xp, B)
-    Q = _cholqr2(xp, Bh)
+    Bh = conj_t(xp, B)
+    Q = cholqr2(xp, Bh)
     if Q is not None:
-        with _serial(xp):
-            R = _conjT(xp, Q) @ Bh  # l × l, recomputed from Q for accuracy
-            W, s, Zh = _svd_lapack(xp, _conjT(xp, R))
-            Vt = _conjT(xp, Q @ _conjT(xp, Zh))
+        with serial_blas(xp):
+            R = conj_t(xp, Q) @ Bh  # l × l, recomputed from Q for accuracy
+            W, s, Zh = svd(xp, conj_t(xp, R))
+            Vt = conj_t(xp, Q @ conj_t(xp, Zh))
         return W, s, Vt
-    with _serial(xp):
-        return _svd_lapack(xp, B)
-
-
-def _svd_lapack(xp: ModuleType, B: Any) -> tuple[Any, Any, Any]:
-    if is_numpy_namespace(xp):
-        import scipy.linalg as sla
-
-        try:
-            return sla.svd(B, full_matrices=False, check_finite=False, lapack_driver="gesdd")
-        except np.linalg.LinAlgError:  # gesdd can fail to converge; gesvd is the robust one
-            return sla.svd(B, full_matrices=False, check_finite=False, lapack_driver="gesvd")
-    return xp.linalg.svd(B, full_matrices=False)
+    with serial_blas(xp):
+        return svd(xp, B)
 
 
 def _sign_flip(xp: ModuleType, U: Any, Vt: Any) -> tuple[Any, Any]:
@@ -221,14 +124,12 @@ def _sign_flip(xp: ModuleType, U: Any, Vt: Any) -> tuple[Any, Any]:
         # temporary); the sign of the largest-magnitude entry is + iff max ≥ −min
         signs = xp.where(xp.max(U, axis=0) >= -xp.min(U, axis=0), 1.0, -1.0).astype(U.dtype)
         return U * signs[None, :], Vt * signs[:, None]
+    # complex: divide each column by the phase of its largest-magnitude entry
     idx = xp.argmax(xp.abs(U), axis=0)
     piv = U[idx, xp.arange(U.shape[1])]
-    if np.dtype(U.dtype).kind == "c":
-        mag = xp.abs(piv)
-        signs = xp.where(mag > 0, piv / xp.where(mag > 0, mag, 1), 1)
-        return U * xp.conj(signs)[None, :], Vt * signs[:, None]
-    signs = xp.where(piv < 0, -1.0, 1.0).astype(U.dtype)
-    return U * signs[None, :], Vt * signs[:, None]
+    mag = xp.abs(piv)
+    signs = xp.where(mag > 0, piv / xp.where(mag > 0, mag, 1), 1)
+    return U * xp.conj(signs)[None, :], Vt * signs[:, None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,21 +140,22 @@ def _test_matrix(op: _Operand, size: int, sketch: str, gen: Any) -> Any:
     """``M @ Ω`` for the test matrix Ω (n × size) of the requested kind."""
     xp = op.xp
     n = op.shape[1]
-    rdt = _real_dtype(op.dtype)
+    rdt = real_dtype(op.dtype)
     if sketch == "gaussian":
         Omega = gen.standard_normal((n, size), dtype=rdt)
         if op.complex:
             Omega = Omega.astype(op.dtype)
         return op.matmat(Omega)
-    # structured test matrices come from projkit.sketch_operator: Ω = Sᵀ with S (size × n),
-    # so M Ω = (S Mᴴ)ᴴ -- the sketch operator is applied to the rows of Mᴴ
-    from ..sketching.linear import sketch_operator
+    # structured test matrices are the sketch operators of projkit.sketching.linear (its body,
+    # keyed by one draw from gen as sketch_operator(rng=gen) would be): Ω = Sᵀ with S
+    # (size × n), so M Ω = (S Mᴴ)ᴴ -- the sketch operator is applied to the rows of Mᴴ
+    from ..sketching.linear import _operator
 
-    S = sketch_operator(n, size, method=sketch, rng=gen, dtype=rdt, xp=xp)
+    S = _operator(n, size, sketch, draw_key(gen), dtype=rdt, xp=xp)
     if op.kind == "operator":
         return op.matmat(S.T @ xp.eye(size, dtype=rdt))
-    MH = op.A if op.adjoint else _conjT(xp, op.A)  # n × m, a view (sparse: CSC, re-laid out)
-    return _conjT(xp, S @ MH)
+    MH = op.A if op.adjoint else conj_t(xp, op.A)  # n × m, a view (sparse: CSC, re-laid out)
+    return conj_t(xp, S @ MH)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,7 +170,7 @@ def _range_finder(op: _Operand, size: int, n_iter: int, sketch: str, gen: Any) -
         Y = _normalize(xp, Y)
         Z = _normalize(xp, op.rmatmat(Y))
         Y = op.matmat(Z)
-    return _orth(xp, Y)
+    return orth(xp, Y)
 
 
 def _randqb(op: _Operand, tol: float, max_rank: int, block: int, n_iter: int, sketch: str,
@@ -284,7 +186,7 @@ def _randqb(op: _Operand, tol: float, max_rank: int, block: int, n_iter: int, sk
     if not math.isfinite(normA2):
         # LinearOperator: estimate ‖A‖_F² from a Gaussian probe (unbiased, ~√(2/p) rel. error)
         p = min(max(2 * block, 20), n)
-        Omega = gen.standard_normal((n, p), dtype=_real_dtype(op.dtype)).astype(op.dtype)
+        Omega = gen.standard_normal((n, p), dtype=real_dtype(op.dtype)).astype(op.dtype)
         Y = op.matmat(Omega)
         normA2 = float(xp.sum(xp.abs(Y) ** 2)) / p
     Q: Any = None
@@ -296,19 +198,19 @@ def _randqb(op: _Operand, tol: float, max_rank: int, block: int, n_iter: int, sk
         b = min(block, max_rank - k)
         Yi = _test_matrix(op, b, sketch, gen)
         if Q is not None:  # sample the residual (M - QB) instead of M
-            Yi = Yi - Q @ (_conjT(xp, Q) @ Yi)
+            Yi = Yi - Q @ (conj_t(xp, Q) @ Yi)
         for _ in range(n_iter):
-            Zi = op.rmatmat(_orth(xp, Yi))
+            Zi = op.rmatmat(orth(xp, Yi))
             if Q is not None:
-                Zi = Zi - _conjT(xp, B) @ (_conjT(xp, Q) @ _orth(xp, Yi))
-            Zi = _orth(xp, Zi)
+                Zi = Zi - conj_t(xp, B) @ (conj_t(xp, Q) @ orth(xp, Yi))
+            Zi = orth(xp, Zi)
             Yi = op.matmat(Zi)
             if Q is not None:
                 Yi = Yi - Q @ (B @ Zi)
-        Qi = _orth(xp, Yi)
+        Qi = orth(xp, Yi)
         if Q is not None:  # re-orthogonalize against the basis (twice is enough)
-            Qi = _orth(xp, Qi - Q @ (_conjT(xp, Q) @ Qi))
-        Bi = _conjT(xp, op.rmatmat(Qi))
+            Qi = orth(xp, Qi - Q @ (conj_t(xp, Q) @ Qi))
+        Bi = conj_t(xp, op.rmatmat(Qi))
         Q = Qi if Q is None else xp.concatenate([Q, Qi], axis=1)
         B = Bi if B is None else xp.concatenate([B, Bi], axis=0)
         k += b
@@ -323,24 +225,24 @@ def _svd_from_qb(op: _Operand, Q: Any, small: tuple[Any, Any, Any], rank: int) -
     and sign-normalized."""
     xp = op.xp
     Uh, s, Vt = small
-    with _serial(xp):
+    with serial_blas(xp):
         U = Q @ Uh[:, :rank]
     s = s[:rank]
     Vt = Vt[:rank]
     if op.adjoint:  # M = Aᴴ = U S Vᴴ  =>  A = V S Uᴴ
-        U, Vt = _conjT(xp, Vt), _conjT(xp, U)
+        U, Vt = conj_t(xp, Vt), conj_t(xp, U)
     U, Vt = _sign_flip(xp, U, Vt)
-    if is_numpy_namespace(xp):
-        U = np.ascontiguousarray(U)
-        Vt = np.ascontiguousarray(Vt)
-    s = s.astype(_real_dtype(op.dtype))
+    layout = select(xp, cpu=np.ascontiguousarray, fallback=_rsvd_xp.as_is,
+                    what="the layout of the factors")
+    U, Vt = layout(U), layout(Vt)
+    s = s.astype(real_dtype(op.dtype))
     return SVD(U, s, Vt)
 
 
 def _rsvd(op: _Operand, rank: int, oversample: int, n_iter: int, sketch: str, gen: Any) -> SVD:
     size = min(rank + oversample, min(op.shape))
     Q = _range_finder(op, size, n_iter, sketch, gen)
-    B = _conjT(op.xp, op.rmatmat(Q))
+    B = conj_t(op.xp, op.rmatmat(Q))
     return _svd_from_qb(op, Q, _small_svd(op.xp, B), rank)
 
 

@@ -89,9 +89,9 @@ def test_selection_helpers():
     R, piv = _pivoted_qr_r(np, V.T, 4)
     assert abs(np.linalg.det(V[piv[:4]])) > 1e-8
     # the namespace-generic greedy pivoted Gram–Schmidt (the CuPy path) agrees with geqp3
-    import array_api_compat.numpy as xpn
+    from projkit.factorizations import _cur_xp
 
-    R2, piv2 = _pivoted_qr_r(xpn, V.T, 4)
+    R2, piv2 = _cur_xp.pivoted_qr_r(np, V.T, 4)
     np.testing.assert_array_equal(piv[:4], piv2[:4])
     np.testing.assert_allclose(np.abs(R), np.abs(R2), atol=1e-12)
     idx = _leverage(np, V, 4, np.random.default_rng(0))
@@ -160,3 +160,17 @@ def test_bad_input():
 
     with pytest.raises(TypeError, match="LinearOperator"):
         projkit.cur(aslinearoperator(A), 2)
+
+
+# ------------------------------------------------------------------- every engine (NumPy, CuPy)
+
+
+@pytest.mark.parametrize("method", ["deim", "qr", "leverage"])
+def test_cur_and_id_on_device(xp, method):
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((40, 5)) @ rng.standard_normal((5, 30))
+    res = projkit.cur(xp.asarray(A), 5, method=method, rng=0)
+    assert isinstance(res.C, xp.ndarray)
+    np.testing.assert_allclose(to_host(res.to_dense()), A, atol=1e-8)
+    idd = projkit.interpolative(xp.asarray(A), 5, rng=0)
+    np.testing.assert_allclose(to_host(idd.to_dense()), A, atol=1e-8)

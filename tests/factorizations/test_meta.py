@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import projkit
+from projkit.testing import check_adjoint
 from tests.conftest import to_host, tol
 
 
@@ -168,3 +169,33 @@ def test_pinv_bad_input():
         projkit.pinv(np.array([[1.0, np.nan]]))
     with pytest.raises(ValueError, match="rtol"):
         projkit.pinv(np.eye(2), rtol=-0.5)
+
+
+# ------------------------------------------------------------------- every engine (NumPy, CuPy)
+
+
+def test_projector_meta_pinv_on_device(xp):
+    rng = np.random.default_rng(1)
+    F, B = rng.standard_normal((30, 4)), rng.standard_normal((30, 6))
+    P = projkit.Projector(xp.asarray(F), xp.asarray(B))
+    ref = F @ np.linalg.pinv(B.T @ F) @ B.T
+    np.testing.assert_allclose(to_host(P.matrix()), ref, atol=1e-10)
+    X = rng.standard_normal((30, 3))
+    np.testing.assert_allclose(to_host(P @ xp.asarray(X)), ref @ X, atol=1e-10)
+    A = rng.standard_normal((20, 3)) @ rng.standard_normal((3, 15))
+    np.testing.assert_allclose(to_host(projkit.pinv(xp.asarray(A))),
+                               np.linalg.pinv(A, rtol=None), atol=1e-10)
+    mf = projkit.meta_factorize(xp.asarray(A), xp.asarray(A[:, :3]), xp.asarray(A[:3].T))
+    np.testing.assert_allclose(to_host(mf.reconstruct()), A, atol=1e-10)
+
+
+def test_projectors_pass_the_dot_test(xp, dtype):
+    """⟨P x, y⟩ = ⟨x, Pᵀ y⟩ for the column and row projectors, oblique and orthogonal."""
+    m, n = 15, 12
+    A = rand((m, n), 20, dtype)
+    F, H = rand((m, 3), 21, dtype), rand((n, 4), 22, dtype)
+    B, D = rand((m, 5), 23, dtype), rand((n, 6), 24, dtype)
+    for kw in ({}, {"B": xp.asarray(B), "D": xp.asarray(D)}):
+        mf = projkit.meta_factorize(*(xp.asarray(M) for M in (A, F, H)), **kw)
+        for P in (mf.column_projector, mf.row_projector):
+            check_adjoint(P, xp=xp, dtype=dtype)

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import aslinearoperator
 
 import projkit
+from projkit.testing import check_adjoint
 from tests.conftest import to_host, tol
 
 
@@ -124,3 +125,28 @@ def test_bad_input():
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         projkit.nystrom_psd(bad, 3)
+
+
+# ------------------------------------------------------------------- every engine (NumPy, CuPy)
+
+
+def test_nystrom_on_device(xp):
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((40, 4)) @ rng.standard_normal((4, 30))
+    ny = projkit.nystrom(xp.asarray(A), 4, rng=0)
+    assert isinstance(ny.F, xp.ndarray)
+    np.testing.assert_allclose(to_host(ny.reconstruct()), A, atol=1e-8)
+    G = rng.standard_normal((40, 3))
+    S = G @ G.T
+    res = projkit.nystrom_psd(xp.asarray(S), 3, rng=0)
+    assert isinstance(res.U, xp.ndarray)
+    np.testing.assert_allclose(to_host(res.to_dense()), S, atol=1e-8)
+
+
+@pytest.mark.parametrize("sketch", ["gaussian", "srht"])
+def test_nystrom_projectors_pass_the_dot_test(xp, sketch):
+    """⟨P x, y⟩ = ⟨x, Pᵀ y⟩ for the oblique projectors AX (YᴴAX)⁺ Yᴴ and X (YᴴAX)⁺ YᴴA."""
+    A, _ = spectrum_matrix(50, 35, 0.7, 35, 9)
+    ny = projkit.nystrom(xp.asarray(A), 6, sketch=sketch, rng=1)
+    for P in (ny.column_projector, ny.row_projector):
+        check_adjoint(P, xp=xp)

@@ -12,7 +12,8 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import aslinearoperator
 
 import projkit
-from projkit.factorizations.rsvd import _normalize, _orth, _sign_flip
+from projkit._backend.linalg import orth, sparse_module
+from projkit.factorizations.rsvd import _normalize, _sign_flip
 from tests.conftest import to_host, tol
 
 
@@ -226,7 +227,7 @@ def test_range_finder_fixed_and_adaptive(dtype):
 
 def test_normalizers_span_the_same_space():
     Y = np.random.default_rng(0).standard_normal((40, 6))
-    for Q in (_normalize(np, Y.copy()), _orth(np, Y.copy())):
+    for Q in (_normalize(np, Y.copy()), orth(np, Y.copy())):
         P = Q @ np.linalg.pinv(Q)
         np.testing.assert_allclose(P @ Y, Y, atol=1e-10)
 
@@ -303,26 +304,88 @@ def test_structured_test_matrices(sketch, dtype):
 @pytest.mark.parametrize("cond_exp", [1, 5, 12])
 def test_cholqr_paths_and_fallbacks(dtype, cond_exp):
     """Cholesky-QR2 where it is accurate, Householder/LU/gesdd fallbacks where it is not."""
-    from projkit.factorizations.rsvd import _cholqr2, _small_svd
+    from projkit._backend.linalg import cholqr2
+    from projkit.factorizations.rsvd import _small_svd
 
     rng = np.random.default_rng(0)
     W = np.linalg.qr(rng.standard_normal((300, 12)))[0]
     Y = (W * np.logspace(0, -cond_exp, 12)) @ np.linalg.qr(rng.standard_normal((12, 12)))[0]
     Y = Y.astype(dtype)
     eps = np.finfo(dtype).eps
-    declined = _cholqr2(np, Y.copy()) is None
+    declined = cholqr2(np, Y.copy()) is None
     if cond_exp == 1:
         assert not declined  # well conditioned: the fast path
     if cond_exp == 12:
         assert declined  # κ ≫ u^{-1/2}: the Gram matrix has lost the weak directions
-    for Q in (_orth(np, Y.copy()), _normalize(np, Y.copy())):
+    for Q in (orth(np, Y.copy()), _normalize(np, Y.copy())):
         # span(Q) = span(Y) to rounding (relative to the weakest direction kept by the dtype)
         P = Q @ np.linalg.pinv(Q.astype(np.float64))
         np.testing.assert_allclose(P @ W[:, :1], W[:, :1], atol=1e3 * eps)
-    Q = _orth(np, Y.copy())
+    Q = orth(np, Y.copy())
     np.testing.assert_allclose(Q.T @ Q, np.eye(12), atol=50 * eps)
     B = Y.T.copy()
     W2, s, Vt = _small_svd(np, B)
     ref = np.linalg.svd(B.astype(np.float64), compute_uv=False)
     np.testing.assert_allclose(s, ref, atol=100 * eps * ref[0])
     np.testing.assert_allclose((W2 * s) @ Vt, B, atol=100 * eps * ref[0])
+
+
+# ------------------------------------------------------------------- every engine (NumPy, CuPy)
+
+
+@pytest.mark.parametrize("shape", [(300, 200), (200, 300)])
+def test_rsvd_dense_on_device(xp, dtype, shape):
+    """Device in, device out, the NumPy numbers (to rounding and seeds), deterministic signs."""
+    A, s = decaying(*shape, dtype=dtype)
+    res = projkit.rsvd(xp.asarray(A), 10, rng=0)
+    assert isinstance(res.U, xp.ndarray) and res.U.dtype == dtype and res.s.dtype == dtype
+    rtol = 1e-3 if dtype == np.float32 else 1e-8
+    np.testing.assert_allclose(to_host(res.s), s[:10], rtol=rtol)
+    U = to_host(res.U)
+    np.testing.assert_allclose(U.T @ U, np.eye(10), atol=10 * rtol)
+    # deterministic signs: same factors as the CPU (up to rounding)
+    cpu = projkit.rsvd(A, 10, rng=0)
+    np.testing.assert_allclose(U, cpu.U, atol=100 * rtol)
+
+
+@pytest.mark.parametrize("sketch", ["gaussian", "srht", "sparse_sign"])
+def test_rsvd_sparse_on_device(xp, sketch):
+    S = sp.random(400, 150, density=0.05, random_state=0, format="csr")
+    res = projkit.rsvd(sparse_module(xp).csr_matrix(S), 5, n_iter=6, sketch=sketch, rng=0)
+    assert isinstance(res.U, xp.ndarray)
+    ref = np.linalg.svd(S.toarray(), compute_uv=False)[:5]
+    np.testing.assert_allclose(to_host(res.s), ref, rtol=2e-2)
+
+
+def test_rsvd_adaptive_and_range_finder_on_device(xp):
+    A, _ = decaying(200, 150, decay=0.8)
+    res = projkit.rsvd(xp.asarray(A), tol=0.01, rng=0)
+    err = np.linalg.norm(A - to_host(res.to_dense())) / np.linalg.norm(A)
+    assert err <= 0.0105
+    Q = projkit.range_finder(xp.asarray(A), 12, rng=0)
+    assert isinstance(Q, xp.ndarray)
+    Qh = to_host(Q)
+    np.testing.assert_allclose(Qh.T @ Qh, np.eye(12), atol=1e-10)
+
+
+@pytest.mark.gpu
+def test_normalizer_falls_back_to_householder_on_cupy():
+    """Where Cholesky-QR breaks down, CuPy's fallback is Householder QR (orthonormal; NumPy's
+    is the pivoted LU, whose span is checked in test_cholqr_paths_and_fallbacks)."""
+    cp = pytest.importorskip("cupy")
+    Y = cp.asarray(np.random.default_rng(0).standard_normal((500, 20)) @ np.diag(
+        10.0 ** -np.arange(20) / 2))
+    Q = _normalize(cp, Y)
+    Qh = to_host(Q)
+    np.testing.assert_allclose(Qh.T @ Qh, np.eye(20), atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_rsvd_large_float32_runs():
+    """The GPU target case, scaled down: 4096² float32, rank 100, 4 power iterations (CuPy
+    only: on the CPU it is a benchmark, not a test)."""
+    cp = pytest.importorskip("cupy")
+    g = cp.random.default_rng(0)
+    A = g.standard_normal((4096, 4096), dtype=cp.float32)
+    res = projkit.rsvd(A, 100, n_iter=4, rng=0)
+    assert res.U.shape == (4096, 100) and res.U.dtype == cp.float32
