@@ -56,7 +56,7 @@ def check_adjoint(op: Any, *, adjoint: Any = None, n_vectors: int = 3, rtol: flo
     m, n = (int(d) for d in op.shape)
     if dtype is None:
         dtype = getattr(op, "dtype", None)
-    dt = np.dtype(str(np.dtype(dtype) if dtype is not None else np.float64))
+    dt = np.dtype(dtype) if dtype is not None else np.dtype(np.float64)
     gen = np.random.default_rng(rng)
     x = gen.standard_normal((n, n_vectors)).astype(dt, copy=False)
     y = gen.standard_normal((m, n_vectors)).astype(dt, copy=False)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .namespace import array_namespace, is_cupy, is_sparse, native
+from .namespace import _identity, array_namespace, is_cupy, is_sparse, native
 
 __all__ = [
     "NotConvergedWarning",
@@ -191,6 +191,9 @@ def check_input(A: Any, *, name: str = "A", **options: Any
     try:
         x, back = native(A)
     except TypeError as exc:
-        raise TypeError(f"{name}: {exc}") from exc
+        if not isinstance(A, (list, tuple)):
+            raise TypeError(f"{name}: {exc}") from exc
+        # a nested list or tuple is array-like: check_array makes the NumPy array
+        x, back = A, _identity
     x, xp = check_array(x, name=name, **options)
     return x, xp, back
