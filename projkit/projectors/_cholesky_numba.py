@@ -1,4 +1,5 @@
-"""Numba kernel for low-rank Cholesky up- and down-dates (the CPU engine of ``cholesky_update``).
+"""Numba kernel for low-rank Cholesky up- and down-dates (the CPU engine of ``cholesky_update``;
+``_cholesky_xp.py`` is the array-namespace engine).
 
 The kernel works on the *upper* factor ``R = Lᵀ`` stored C-contiguous, so that the inner loop of
 every rank-1 step runs along a contiguous row of ``R`` and along the contiguous update vector.
@@ -49,3 +50,23 @@ def chol_rank_update_upper(R, X, sign):  # pragma: no cover - compiled
                 R[j, i] = rji
                 X[t, i] = c * X[t, i] - s * rji
     return 0
+
+
+def rank_update(L: np.ndarray, U: np.ndarray, sign: float) -> np.ndarray:
+    """The CPU engine of ``cholesky_update``: the lower factor of ``LLᵀ + sign·UUᵀ`` (NumPy).
+
+    Runs :func:`chol_rank_update_upper` on copies (``L`` and ``U`` are never modified) and
+    raises :class:`numpy.linalg.LinAlgError` when a downdate loses positive definiteness.
+    """
+    if U.shape[1] == 0:
+        return np.tril(L)
+    # a Fortran copy of L is R = Lᵀ in C order (a plain memcpy when L is Fortran-ordered,
+    # as LAPACK's factors are); the kernel zeroes R's strict lower triangle itself
+    R = np.array(L, order="F").T
+    X = np.array(U.T, order="C")                     # workspace: never the caller's U
+    status = chol_rank_update_upper(R, X, sign)
+    if status:
+        raise np.linalg.LinAlgError(
+            f"cholesky_update: the downdate is not positive definite (pivot {status - 1})"
+        )
+    return R.T

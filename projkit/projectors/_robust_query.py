@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import check_array, check_positive_int
+from .._backend import check_input, check_positive_int
 from .._backend.random import check_rng, device_rng
 from .._backend.validation import check_real
 
@@ -313,9 +313,8 @@ class RobustSetQuery:
         self.dtype = dt
         self._half = math.ceil(1.0 / self.resolution)
         self._host_rng = check_rng(rng)
-        self._gen = device_rng(
-            int(self._host_rng.integers(0, 2**63)) if xp.__name__ != "numpy" else self._host_rng,
-            xp)
+        # NumPy: the host generator itself; CuPy: a device generator seeded by one draw of it
+        self._gen = device_rng(self._host_rng, xp)
         self.n_queries = 0
         self.n_refreshes = 0
         self.n_redraws = 0
@@ -424,7 +423,7 @@ class RobustSetQuery:
         -------
         array of shape (len(coords),) (or (N,)), in the pool's dtype
         """
-        h, hxp = check_array(h, name="h", ndim=1, accept_sparse=False, dtype=self.dtype)
+        h, hxp, back = check_input(h, name="h", ndim=1, accept_sparse=False, dtype=self.dtype)
         if hxp.__name__.split(".")[-1] != self.xp.__name__.split(".")[-1]:
             raise TypeError(f"h: expected a {self.xp.__name__} array (the pool's), "
                             f"got one from {hxp.__name__}")
@@ -435,7 +434,7 @@ class RobustSetQuery:
             if self._apply_P is None:
                 raise RuntimeError("query: call refresh(apply_P) before the first query")
             self._refresh_body()
-        return self._query_body(h, c)
+        return back(self._query_body(h, c))
 
     def _estimates(self, h: Any, c: Any, idx: Any) -> Any:
         """The ``len(idx) × |C|`` estimates ``R_j[:, C]ᵀ (S_j h)`` (no privacy, no counting)."""

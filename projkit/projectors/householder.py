@@ -18,14 +18,20 @@ convention (full, unconstrained vectors with ``tau_i = 2 / ||v_i||^2``) is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from .._backend.dispatch import select
+from .._backend.linalg import eps
 from .._backend.namespace import array_namespace, is_cupy_namespace, is_numpy_namespace
 from .._backend.random import device_rng
-from .._backend.validation import check_array, check_size
+from .._backend.validation import check_input, check_size
+from . import _householder_lapack
+from ._householder_xp import householder_qr, larfg_columns
+from ._householder_xp import sq_norms as _sq_norms_xp
 
 __all__ = ["HouseholderProjector"]
 
@@ -67,24 +73,15 @@ def _sq_norms(vectors: Any, lapack: bool, xp: ModuleType) -> Any:
 
     NumPy: one Numba pass over the part that is read; CuPy: masked column blocks.
     """
-    if is_numpy_namespace(xp):
-        from ._householder_numba import sq_norms
+    body = select(xp, cpu=_sq_norms_numba, gpu=_sq_norms_xp, what="HouseholderProjector")
+    return body(vectors, lapack, xp)
 
-        n, k = vectors.shape[-2:]
-        V3 = vectors.reshape((-1, n, k))
-        out = sq_norms(V3, np.int64(1 if lapack else 0))
-        return out.reshape((*vectors.shape[:-2], k))
-    k = vectors.shape[-1]
-    out = []
-    for j0 in range(0, k, 512):
-        j1 = min(k, j0 + 512)
-        if lapack:
-            B = xp.tril(vectors[..., j0:, j0:j1], -1)
-            out.append(1.0 + xp.sum(B * B, axis=-2))
-        else:
-            B = vectors[..., :, j0:j1]
-            out.append(xp.sum(B * B, axis=-2))
-    return xp.concatenate(out, axis=-1)
+
+def _sq_norms_numba(vectors: Any, lapack: bool, xp: ModuleType) -> Any:
+    """The CPU engine, imported on first use (Numba loads only when it runs)."""
+    from ._householder_numba import vector_sq_norms
+
+    return vector_sq_norms(vectors, lapack, xp)
 
 
 def _build_T(Vb: Any, tau_b: Any, S: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
@@ -156,7 +153,7 @@ class _Blocks:
             else:
                 tau_b = self.tau[..., j0:j1]
                 # an orthogonal reflector has tau = 0 or tau = 2 / ||v||^2
-                tol = 20.0 * float(np.sqrt(np.finfo(Vb.dtype).eps))
+                tol = 20.0 * float(np.sqrt(eps(Vb.dtype)))
                 bad = (tau_b != 0) & (xp.abs(tau_b * sq - 2.0) > tol)
                 if bool(xp.any(bad)):
                     j = j0 + _first_bad(bad, xp)
@@ -271,73 +268,6 @@ def _vjp(blocks: _Blocks, m: int, n: int, c0: int, c1: int, G: Any) -> Any:
     return grad
 
 
-def _larfg_columns(alpha: Any, sigma2: Any, positive: bool, xp: ModuleType) -> tuple[Any, Any, Any]:
-    """Vectorized ``dlarfg``/``dlarfgp``: for ``x = [alpha; x2]`` with ``sigma2 = ||x2||^2``,
-    ``(beta, tau, scale)`` such that ``H x = beta e_1`` with ``v = [1; scale · x2]``.
-
-    ``positive=True`` is ``dlarfgp`` (``beta >= 0``; ``alpha - beta`` computed as
-    ``-sigma2 / (alpha + beta)`` when ``alpha > 0`` to avoid cancellation); ``positive=False`` is
-    ``dlarfg`` (``beta = -sign(alpha) ||x||``, the convention of ``geqrf`` and ``numpy.linalg.qr``).
-    """
-    norm = xp.sqrt(alpha * alpha + sigma2)
-    flat = sigma2 == 0
-    if positive:
-        beta = norm
-        safe = xp.where(alpha > 0, alpha + beta, 1.0)
-        delta = xp.where(alpha > 0, -sigma2 / safe, alpha - beta)  # alpha - beta
-    else:
-        beta = xp.where(alpha >= 0, -norm, norm)
-        delta = alpha - beta
-    safe_beta = xp.where(beta == 0, 1.0, beta)
-    safe_delta = xp.where(delta == 0, 1.0, delta)
-    tau = -delta / safe_beta
-    scale = 1.0 / safe_delta
-    if positive:
-        # x2 = 0: H = I (alpha >= 0) or H = I - 2 e_1 e_1^T (alpha < 0) so that beta = |alpha|
-        tau = xp.where(flat, xp.where(alpha < 0, 2.0, 0.0), tau)
-    else:
-        tau = xp.where(flat, 0.0, tau)  # LAPACK: x2 = 0 gives H = I and beta = alpha
-        beta = xp.where(flat, alpha, beta)
-    scale = xp.where(flat, 0.0, scale)
-    return beta, tau.astype(alpha.dtype), scale.astype(alpha.dtype)
-
-
-def _householder_qr(A: Any, positive: bool, xp: ModuleType) -> tuple[Any, Any]:
-    """Unblocked Householder QR (``geqrf``/``geqrfp`` layout) written once for NumPy and CuPy.
-
-    Returns ``(qr, tau)``: ``R`` on and above the diagonal, the vectors below it.
-    """
-    A = xp.array(A, copy=True)
-    n, mcols = A.shape[-2:]
-    k = min(n, mcols)
-    taus = []
-    for j in range(k):
-        x = A[..., j:, j]
-        alpha = x[..., 0]
-        sigma2 = xp.sum(x[..., 1:] * x[..., 1:], axis=-1)
-        beta, tau, scale = _larfg_columns(alpha, sigma2, positive, xp)
-        A[..., j + 1 :, j] = x[..., 1:] * scale[..., None]
-        A[..., j, j] = beta
-        if j + 1 < mcols:
-            v = xp.concatenate([xp.ones_like(alpha)[..., None], A[..., j + 1 :, j]], axis=-1)
-            C = A[..., j:, j + 1 :]
-            w = (v[..., None, :] @ C)  # 1 × rest
-            C -= (tau[..., None, None] * v[..., :, None]) @ w
-        taus.append(tau)
-    return A, xp.stack(taus, axis=-1)
-
-
-def _qr_numpy(W: np.ndarray, positive: bool) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.linalg import get_lapack_funcs
-
-    name = "geqrfp" if positive else "geqrf"
-    (fn,) = get_lapack_funcs((name,), (W,))
-    qr, tau, *_, info = fn(W)
-    if info != 0:  # pragma: no cover - LAPACK argument error
-        raise np.linalg.LinAlgError(f"{fn.typecode}{name} failed with info = {info}")
-    return qr, tau
-
-
 # ---------------------------------------------------------------------------------------------
 # public class
 
@@ -442,14 +372,9 @@ class HouseholderProjector:
     ) -> None:
         if convention not in _CONVENTIONS:
             raise ValueError(f"convention: expected one of {_CONVENTIONS}, got {convention!r}")
-        V, xp = check_array(
+        V, xp, back = check_input(
             vectors, name="vectors", ndim=(2, 3, 4, 5), accept_sparse=False, finite=False
         )
-        if not (is_numpy_namespace(xp) or is_cupy_namespace(xp)):
-            raise TypeError(
-                "vectors: expected a NumPy or CuPy array (torch tensors go through "
-                f"projkit.interop.torch.householder_apply), got {type(vectors).__name__}"
-            )
         n, k = V.shape[-2:]
         if n < 1 or k < 1:
             raise ValueError(f"vectors: expected a nonempty (n, k) array, got shape {V.shape}")
@@ -460,7 +385,7 @@ class HouseholderProjector:
         rank = check_size(rank, name="rank", upper=n, upper_name=f"the dimension n = {n}")
         t = None
         if tau is not None:
-            t, _ = check_array(
+            t, _, _ = check_input(
                 tau, name="tau", ndim=V.ndim - 1, accept_sparse=False, dtype=V.dtype,
                 finite=check_finite,
             )
@@ -470,11 +395,12 @@ class HouseholderProjector:
                     f"tau: expected shape {tuple(V.shape[:-2]) + (k,)}, got {tuple(t.shape)}"
                 )
         blocks = _Blocks(V, t, convention == "lapack", xp, _BLOCK, check_finite)
-        self._init(V, t, rank, convention, xp, (0, rank), blocks)
+        self._init(V, t, rank, convention, xp, (0, rank), blocks, back)
         self._prepare()
 
     def _init(self, V: Any, tau: Any, rank: int, convention: str, xp: ModuleType,
-              cols: tuple[int, int], blocks: _Blocks | None = None) -> None:
+              cols: tuple[int, int], blocks: _Blocks | None = None,
+              back: Callable[[Any], Any] | None = None) -> None:
         self.vectors = V
         self.convention = convention
         self.n, self.k = int(V.shape[-2]), int(V.shape[-1])
@@ -483,6 +409,8 @@ class HouseholderProjector:
         self._xp = xp
         self._cols = cols
         self._blocks = blocks or _Blocks(V, tau, convention == "lapack", xp, _BLOCK)
+        #: converts a result to the library of the vectors (torch in, torch out)
+        self._back = back if back is not None else _same
 
     def _prepare(self) -> HouseholderProjector:
         """Build (and so validate) the WY blocks of the reflectors that act on these columns."""
@@ -497,9 +425,10 @@ class HouseholderProjector:
 
     @classmethod
     def _trusted(cls, V: Any, tau: Any, rank: int, convention: str, xp: ModuleType,
-                 cols: tuple[int, int], blocks: _Blocks | None = None) -> HouseholderProjector:
+                 cols: tuple[int, int], blocks: _Blocks | None = None,
+                 back: Callable[[Any], Any] | None = None) -> HouseholderProjector:
         obj = cls.__new__(cls)
-        obj._init(V, tau, rank, convention, xp, cols, blocks)
+        obj._init(V, tau, rank, convention, xp, cols, blocks, back)
         return obj
 
     # -- constructors ------------------------------------------------------------------------
@@ -537,20 +466,17 @@ class HouseholderProjector:
         >>> bool(np.allclose(P.matrix(), W))
         True
         """
-        A, xp = check_array(W, name="W", ndim=2, accept_sparse=False)
+        A, xp, back = check_input(W, name="W", ndim=2, accept_sparse=False)
         n, m = A.shape
         if n < 1 or m < 1:
             raise ValueError(f"W: expected a nonempty matrix, got shape {A.shape}")
         rank = check_size(rank, name="rank", upper=n, upper_name=f"the number of rows n = {n}")
-        if is_numpy_namespace(xp):
-            qr, tau = _qr_numpy(np.asarray(A), positive)
-        elif is_cupy_namespace(xp):
-            qr, tau = _householder_qr(A, positive, xp)
-        else:
-            raise TypeError(f"W: expected a NumPy or CuPy array, got {type(W).__name__}")
+        qr_body = select(xp, cpu=_householder_lapack.householder_qr, gpu=householder_qr,
+                         what="from_matrix")
+        qr, tau = qr_body(A, positive, xp)
         k = min(n, m)
         V = qr[:, :k]
-        return cls._trusted(V, tau[:k], rank, "lapack", xp, (0, rank))
+        return cls._trusted(V, tau[:k], rank, "lapack", xp, (0, rank), back=back)
 
     @classmethod
     def random(
@@ -606,7 +532,7 @@ class HouseholderProjector:
         L = xp.tril(G, -1)
         alpha = xp.diagonal(G).copy()
         sigma2 = xp.sum(L * L, axis=0)
-        _, tau, scale = _larfg_columns(alpha, sigma2, True, xp)
+        _, tau, scale = larfg_columns(alpha, sigma2, True, xp)
         V = L * scale[None, :]
         return cls._trusted(V, tau.astype(dt), rank, "lapack", xp, (0, rank))
 
@@ -632,7 +558,7 @@ class HouseholderProjector:
         cols = (c1, self.n) if c0 == 0 else (0, c0)
         return type(self)._trusted(
             self.vectors, self._blocks.tau, cols[1] - cols[0], self.convention, self._xp, cols,
-            self._blocks,
+            self._blocks, self._back,
         )._prepare()
 
     @property
@@ -649,14 +575,21 @@ class HouseholderProjector:
 
     # -- application -------------------------------------------------------------------------
 
-    def _check_operand(self, X: Any, rows: int, name: str) -> tuple[Any, bool]:
-        A, xp = check_array(X, name=name, ndim=(1, 2, 3, 4, 5), accept_sparse=False)
+    def _check_operand(self, X: Any, rows: int, name: str
+                       ) -> tuple[Any, bool, Callable[[Any], Any]]:
+        """Validate an operand ``X`` with ``rows`` rows: ``(A, was_a_vector, back)``."""
+        A, _, back = check_input(X, name=name, ndim=(1, 2, 3, 4, 5), accept_sparse=False)
+        return (*self._fit_operand(A, rows, name), back)
+
+    def _fit_operand(self, A: Any, rows: int, name: str) -> tuple[Any, bool]:
+        """A checked operand ``A`` as an ``(..., rows, b)`` block in the working dtype."""
         array_namespace(self.vectors, A)
+        shape = tuple(A.shape)
         vec = A.ndim == 1
         if vec:
             A = A[:, None]
         if A.shape[-2] != rows:
-            raise ValueError(f"{name}: expected {rows} rows, got shape {tuple(X.shape)}")
+            raise ValueError(f"{name}: expected {rows} rows, got shape {shape}")
         if A.dtype != self.dtype:
             A = A.astype(np.promote_types(A.dtype, self.dtype))
         return A, vec
@@ -670,27 +603,34 @@ class HouseholderProjector:
             t = self._blocks.tau
             cache[key] = type(self)._trusted(
                 self.vectors.astype(dtype), None if t is None else t.astype(dtype),
-                self.shape[1], self.convention, self._xp, self._cols,
+                self.shape[1], self.convention, self._xp, self._cols, back=self._back,
             )
         return cache[key]
 
     def __matmul__(self, X: Any) -> Any:
-        A, vec = self._check_operand(X, self.shape[1], "X")
+        A, vec, back = self._check_operand(X, self.shape[1], "X")
         P = self._for_dtype(A.dtype)
         Y = _apply(P._blocks, P._m, P.n, *P._cols, A)
-        return Y[..., 0] if vec else Y
+        return back(Y[..., 0] if vec else Y)
 
     def __rmatmul__(self, Z: Any) -> Any:
         # Z @ U = (U^T Z^T)^T
-        A, xp = check_array(Z, name="Z", ndim=2, accept_sparse=False)
-        return _mT(self.T @ _mT(A))
+        A, _, back = check_input(Z, name="Z", ndim=2, accept_sparse=False)
+        return back(_mT(self._apply_t(_mT(A))))
+
+    def _apply_t(self, Y: Any) -> Any:
+        """``U^T @ Y`` for a checked ``Y`` (the body of ``P.T @ Y``)."""
+        A, vec = self._fit_operand(Y, self.n, "Y")
+        P = self._for_dtype(A.dtype)
+        Z = _apply_t(P._blocks, P._m, *P._cols, A)
+        return Z[..., 0] if vec else Z
 
     def matrix(self) -> Any:
         """``U`` as a dense ``n × r`` array (``O(n r min(k, r))`` with LAPACK storage)."""
         r = self.shape[1]
         eye = self._xp.eye(r, dtype=self.dtype)
         eye = self._xp.broadcast_to(eye, (*self.vectors.shape[:-2], r, r))
-        return _apply(self._blocks, self._m, self.n, *self._cols, eye)
+        return self._back(_apply(self._blocks, self._m, self.n, *self._cols, eye))
 
     def vjp(self, grad_U: Any) -> Any:
         """Gradient of a loss with respect to ``vectors`` from its gradient ``grad_U`` w.r.t. ``U``.
@@ -728,14 +668,15 @@ class HouseholderProjector:
         (5, 5)
         """
         c0, c1 = self._cols
-        G, _ = check_array(grad_U, name="grad_U", ndim=self.vectors.ndim, accept_sparse=False)
+        G, _, back = check_input(grad_U, name="grad_U", ndim=self.vectors.ndim,
+                                 accept_sparse=False)
         array_namespace(self.vectors, G)
         want = (*self.vectors.shape[:-2], self.n, c1 - c0)
         if tuple(G.shape) != want:
             raise ValueError(f"grad_U: expected shape {want}, got {tuple(G.shape)}")
         P = self._for_dtype(np.promote_types(G.dtype, self.dtype))
         G = G.astype(P.dtype)
-        return _vjp(P._blocks, P._m, P.n, c0, c1, G)
+        return back(_vjp(P._blocks, P._m, P.n, c0, c1, G))
 
 
 class _Transposed:
@@ -756,12 +697,13 @@ class _Transposed:
         return (r, n)
 
     def __matmul__(self, Y: Any) -> Any:
-        P = self._parent
-        A, vec = P._check_operand(Y, P.n, "Y")
-        P = P._for_dtype(A.dtype)
-        Z = _apply_t(P._blocks, P._m, *P._cols, A)
-        return Z[..., 0] if vec else Z
+        A, _, back = check_input(Y, name="Y", ndim=(1, 2, 3, 4, 5), accept_sparse=False)
+        return back(self._parent._apply_t(A))
 
     def matrix(self) -> Any:
         """``U^T`` as a dense ``r × n`` array."""
         return _mT(self._parent.matrix())
+
+
+def _same(y: Any) -> Any:
+    return y

@@ -29,16 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import check_array, check_positive_int, check_rng
-from .._backend.namespace import (
-    array_namespace,
-    is_cupy_namespace,
-    is_numpy_namespace,
-    is_sparse,
-)
+from .._backend import check_array, check_input, check_positive_int, check_rng, linalg, select
+from .._backend.namespace import array_namespace, is_sparse
 from .._backend.threads import serial_blas
+from ._kronecker_lapack import CpuEngine
+from ._kronecker_linalg import pcg, spectral_norm
+from ._kronecker_xp import XpEngine
 
-__all__ = ["KroneckerProjection", "cholesky_update"]
+__all__ = ["KroneckerProjection"]
 
 _FORMS = ("w_kron_i", "sqrt_kron_sqrt")
 _MODES = ("exact", "sketched")
@@ -52,227 +50,11 @@ _CG_ITER = 48.0
 _PARTIAL_MIN_RANK = 8
 
 
-# ----------------------------------------------------------------------------- linear algebra
-def _eps(dtype: Any) -> float:
-    return float(np.finfo(np.dtype(dtype)).eps)
-
-
-def _chol(xp: ModuleType, M: Any) -> Any:
-    """Lower Cholesky factor of ``M`` or ``LinAlgError``."""
-    if is_numpy_namespace(xp):
-        from scipy.linalg import lapack
-
-        # LAPACK potrf reads the lower triangle only (callers may leave the upper one stale)
-        # and, on a Fortran-ordered M, copies nothing but its output
-        potrf = lapack.get_lapack_funcs("potrf", (M,))
-        L, info = potrf(M if M.flags.f_contiguous else M.T, lower=1, clean=0)
-        if info:
-            raise np.linalg.LinAlgError("matrix is not positive definite")
-        return L
-    L = xp.linalg.cholesky(M)               # CuPy signals failure with NaN, not an exception
-    if not bool(xp.all(xp.isfinite(L))):
-        raise np.linalg.LinAlgError("matrix is not positive definite")
-    return L
-
-
-def _cho_solve(xp: ModuleType, L: Any, b: Any) -> Any:
-    if is_numpy_namespace(xp):
-        from scipy.linalg import lapack
-
-        potrs = lapack.get_lapack_funcs("potrs", (L, b))
-        x, info = potrs(L, b, lower=1)
-        if info:
-            raise ValueError(f"potrs: illegal argument {-info}")
-        return x
-    if xp.__name__ in ("cupy", "array_api_compat.cupy"):
-        from cupyx.scipy.linalg import solve_triangular
-    else:                   # the generic path run on NumPy arrays (tests exercise it on the CPU)
-        from scipy.linalg import solve_triangular
-    y = solve_triangular(L, b, lower=True)
-    return solve_triangular(L, y, lower=True, trans="T")
-
-
-def _sym_rank_update(xp: ModuleType, M: Any, Vp: Any, Vm: Any) -> Any:
-    """``M + VpVpᵀ − VmVmᵀ`` as a new array. On NumPy only the lower triangle is computed
-    (in-place BLAS ``syrk`` on a Fortran copy: half the flops, no ``m × m`` temporaries); every
-    consumer of ``M`` reads the lower triangle only (``potrf``, ``symm``, the diagonal)."""
-    if not is_numpy_namespace(xp):
-        M = M + Vp @ Vp.T
-        return M - Vm @ Vm.T if Vm.shape[1] else M
-    from scipy.linalg import blas
-
-    M = np.array(M, order="F")
-    syrk = blas.get_blas_funcs("syrk", (M,))
-    for V, alpha in ((Vp, 1.0), (Vm, -1.0)):
-        if V.shape[1]:
-            # syrk(trans=1) on the Fortran view Vᵀ computes (Vᵀ)ᵀVᵀ = VVᵀ without a copy
-            M = syrk(alpha, V.T, beta=1.0, c=M, trans=1, lower=1, overwrite_c=1)
-    return M
-
-
-def _sym_matmul(xp: ModuleType, M: Any, X: Any) -> Any:
-    """``M X`` for symmetric ``M`` of which only the lower triangle may be valid."""
-    if not is_numpy_namespace(xp):
-        return M @ X
-    from scipy.linalg import blas
-
-    return blas.get_blas_funcs("symm", (M, X))(1.0, M, X, side=0, lower=1)
-
-
-def _sparse_module(xp: ModuleType) -> ModuleType:
-    if is_cupy_namespace(xp):
-        import cupyx.scipy.sparse as csp
-
-        return csp
-    import scipy.sparse as sps
-
-    return sps
-
-
-def _spectral_norm(xp: ModuleType, F: Any) -> float:
-    return float(xp.linalg.svd(F, compute_uv=False)[0])
-
-
-def _eigh(xp: ModuleType, S: Any) -> tuple[Any, Any]:
-    if is_numpy_namespace(xp):
-        import scipy.linalg as sla
-
-        return sla.eigh(S, check_finite=False)
-    return xp.linalg.eigh(S)
-
-
-def _pcg(xp: ModuleType, M: Any, L: Any, b: Any, eps: float, maxiter: int = 40
-         ) -> tuple[Any, int, bool]:
-    """Solve ``M y = b`` (columns of ``b`` at once) by CG preconditioned with ``LLᵀ ≈ M``.
-
-    Stops when every column's *true* residual is at the level of a backward-stable direct
-    solve, ``‖b − My‖ ≤ 8 eps · tr(M) · ‖y‖`` (``tr M ≥ ‖M‖₂`` for ``M ⪰ 0``). Returns
-    ``(y, iterations, converged)``.
-    """
-    scale = 8 * eps * float(xp.sum(xp.diagonal(M)))
-    y = _cho_solve(xp, L, b)
-    r = b - _sym_matmul(xp, M, y)
-    it = 0
-    while True:
-        done = xp.linalg.norm(r, axis=0) <= scale * xp.linalg.norm(y, axis=0) + eps * \
-            xp.linalg.norm(b, axis=0)
-        if bool(xp.all(done)) or it >= maxiter:
-            return y, it, bool(xp.all(done))
-        z = _cho_solve(xp, L, r)
-        p = z
-        rz = xp.sum(r * z, axis=0)
-        # a CG cycle on the recursive residual, then a true-residual check (restart)
-        for _ in range(maxiter - it):
-            q = _sym_matmul(xp, M, p)
-            pq = xp.sum(p * q, axis=0)
-            alpha = xp.where(done | (pq <= 0), 0, rz / xp.where(pq > 0, pq, 1))
-            y = y + alpha * p
-            r = r - alpha * q
-            it += 1
-            rn = xp.linalg.norm(r, axis=0)
-            if bool(xp.all(rn <= 0.5 * (scale * xp.linalg.norm(y, axis=0)
-                                        + eps * xp.linalg.norm(b, axis=0)))):
-                break
-            z = _cho_solve(xp, L, r)
-            rz_new = xp.sum(r * z, axis=0)
-            p = z + (rz_new / xp.where(rz != 0, rz, 1)) * p
-            rz = rz_new
-        r = b - _sym_matmul(xp, M, y)
-
-
-# ----------------------------------------------------------------------------- cholesky_update
-def cholesky_update(L: Any, U: Any, sign: int | float = 1) -> Any:
-    """Rank-``k`` update or downdate of a lower Cholesky factor.
-
-    Returns the lower factor ``L'`` with ``L' L'ᵀ = L Lᵀ + sign · U Uᵀ`` in ``O(k m²)`` work,
-    without refactoring. The input is not modified.
-
-    Parameters
-    ----------
-    L : (m, m) array
-        Lower-triangular Cholesky factor with a positive diagonal (its strict upper triangle is
-        ignored).
-    U : (m,) or (m, k) array
-        The update vectors (columns).
-    sign : {1, -1}
-        ``+1`` for an update ``LLᵀ + UUᵀ``, ``-1`` for a downdate ``LLᵀ − UUᵀ``.
-
-    Returns
-    -------
-    L_new : (m, m) array
-        Lower triangular, same dtype and namespace as ``L``.
-
-    Raises
-    ------
-    numpy.linalg.LinAlgError
-        When a downdate makes the matrix lose positive definiteness.
-    ValueError
-        Wrong shapes, a non-positive diagonal in ``L``, a ``sign`` other than ±1, NaN/inf.
-
-    Notes
-    -----
-    Each rank-1 step ``LLᵀ ± xxᵀ`` sweeps the columns once with a plane rotation (update) or a
-    hyperbolic rotation (downdate): with ``r = √(l_jj² ± x_j²)``, ``c = r/l_jj``,
-    ``s = x_j/l_jj``, the column becomes ``(l_ij ± s x_i)/c`` and ``x_i ← c x_i − s l'_ij``
-    (LINPACK ``dchud``/``dchdd``, [1]_ §6.5.4). On the CPU a Numba kernel does this in place on a
-    copy (about ``2 k m²`` flops; row-outer, so the factor is streamed from memory once for all
-    ``k`` vectors: at ``m = 2000`` a rank-1 update takes ~13 ms against ~110 ms to refactor);
-    on CuPy the factor is recomputed as ``chol(LLᵀ ± UUᵀ)``, which a GPU does faster than ``m``
-    sequential sweeps.
-
-    References
-    ----------
-    .. [1] G. H. Golub and C. F. Van Loan, *Matrix Computations*, 4th ed., Johns Hopkins, 2013.
-
-    Examples
-    --------
-    >>> import numpy as np, projkit
-    >>> L = np.linalg.cholesky(np.array([[4.0, 2.0], [2.0, 3.0]]))
-    >>> u = np.array([1.0, 1.0])
-    >>> L1 = projkit.cholesky_update(L, u, 1)
-    >>> bool(np.allclose(L1 @ L1.T, L @ L.T + np.outer(u, u)))
-    True
-    >>> L2 = projkit.cholesky_update(L1, u, -1)
-    >>> bool(np.allclose(L2, L))
-    True
-    """
-    L, xp = check_array(L, name="L", accept_sparse=False, min_shape=(1, 1))
-    m = L.shape[0]
-    if L.shape[1] != m:
-        raise ValueError(f"L: expected a square matrix, got shape {tuple(L.shape)}")
-    U, xpU = check_array(U, name="U", ndim=(1, 2), accept_sparse=False, dtype=L.dtype)
-    array_namespace(L, U)
-    if U.shape[0] != m:
-        raise ValueError(f"U: expected {m} rows (as L), got shape {tuple(U.shape)}")
-    if isinstance(sign, bool) or sign not in (1, -1):
-        raise ValueError(f"sign: expected +1 (update) or -1 (downdate), got {sign!r}")
-    if not bool(xp.all(xp.diagonal(L) > 0)):
-        raise ValueError("L: expected a Cholesky factor with a positive diagonal")
-    if U.ndim == 1:
-        U = xp.reshape(U, (m, 1))
-    return _cholesky_update(xp, L, U, float(sign))
-
-
-def _cholesky_update(xp: ModuleType, L: Any, U: Any, sign: float) -> Any:
-    """Body of :func:`cholesky_update` (trusts its inputs)."""
-    if U.shape[1] == 0:
-        return xp.tril(L)
-    if is_numpy_namespace(xp):
-        from ._cholesky_numba import chol_rank_update_upper
-
-        # a Fortran copy of L is R = Lᵀ in C order (a plain memcpy when L is Fortran-ordered,
-        # as LAPACK's factors are); the kernel zeroes R's strict lower triangle itself
-        R = np.array(L, order="F").T
-        X = np.array(U.T, order="C")                     # workspace: never the caller's U
-        status = chol_rank_update_upper(R, X, sign)
-        if status:
-            raise np.linalg.LinAlgError(
-                f"cholesky_update: the downdate is not positive definite (pivot {status - 1})"
-            )
-        return R.T
-    # CuPy / other namespaces: refactor, which is what a GPU does best
-    Lt = xp.tril(L)
-    return _chol(xp, Lt @ Lt.T + sign * (U @ U.T))
+def _engine_of(xp: ModuleType) -> Any:
+    """The engine that serves ``xp`` arrays (chosen once per structure): SciPy BLAS and the
+    Numba up/downdate on NumPy, plain products and refactoring on CuPy."""
+    eng = select(xp, cpu=CpuEngine, gpu=XpEngine, what="KroneckerProjection")
+    return eng(xp)
 
 
 # ----------------------------------------------------------------------------- the structure
@@ -352,7 +134,7 @@ class KroneckerProjection:
     ``ΔM = Σ_l c_l (G_l Z G_lᵀ + H_l Z H_lᵀ)`` with ``(G_l)_{i,:} = u_lᵀAᵢ``,
     ``(H_l)_{i,:} = (Aᵢ u_l)ᵀ``: again rank ``≤ 2kn``. The ``G_l`` of all ``l`` come from one
     wide ``(2k × n) · (n × mn)`` product (one pass over ``A``). Each update then picks the
-    cheapest of (a) rank-``r`` Cholesky up/downdates of ``L`` (:func:`cholesky_update`,
+    cheapest of (a) rank-``r`` Cholesky up/downdates of ``L`` (:func:`projkit.cholesky_update`,
     ``≈ 2rm²`` level-2 flops), (b) ``M ← M + ΔM`` by two in-place ``syrk`` (``≈ rm²``) and a
     fresh Cholesky (``m³/3``) — for large ``m`` the refactor is deferred and queries solve with
     CG preconditioned by the previous factor until CG has cost as much as a factorization — or
@@ -436,13 +218,10 @@ class KroneckerProjection:
     def __init__(self, A: Any, W: Any, *, form: str = "w_kron_i", mode: str = "exact",
                  eps: float | None = None, sketch_size: int | None = None,
                  robust: dict[str, Any] | None = None, rng: Any = None):
-        A, xp = check_array(A, name="A", min_shape=(1, 1))
-        W, xpW = check_array(W, name="W", accept_sparse=False, min_shape=(1, 1))
+        A, xp, _ = check_input(A, name="A", min_shape=(1, 1))
+        W, _, _ = check_input(W, name="W", accept_sparse=False, min_shape=(1, 1))
         array_namespace(A, W)
-        if not (is_numpy_namespace(xp) or is_cupy_namespace(xp)):
-            raise TypeError(
-                f"A: KroneckerProjection supports NumPy and CuPy arrays, got {xp.__name__}"
-            )
+        eng = _engine_of(xp)
         m, n2 = A.shape
         n = math.isqrt(n2)
         if n * n != n2:
@@ -475,6 +254,7 @@ class KroneckerProjection:
         A = A.astype(dt) if is_sparse(A) and A.dtype != dt else A.astype(dt, copy=False)
         W = W.astype(dt, copy=False)
         self._xp = xp
+        self._eng = eng
         self._dtype = dt
         self._m, self._n = m, n
         self.form, self.mode = form, mode
@@ -495,7 +275,7 @@ class KroneckerProjection:
             # transpose Âᵗ (rows (i, b), columns a) give B = [W Aᵢ] or [S Aᵢ S] as sparse × dense
             coo = A.tocoo()
             i, a, b = coo.row, coo.col // n, coo.col % n
-            coo_matrix = _sparse_module(xp).coo_matrix
+            coo_matrix = linalg.sparse_module(xp).coo_matrix
             self._Ahat = coo_matrix((coo.data, (i * n + a, b)), shape=(m * n, n)).tocsr()
             self._AhatT = coo_matrix((coo.data, (i * n + b, a)), shape=(m * n, n)).tocsr()
         else:
@@ -532,7 +312,7 @@ class KroneckerProjection:
         xp = self._xp
         scale = float(xp.max(xp.abs(W))) if W.size else 0.0
         asym = float(xp.max(xp.abs(W - W.T))) if W.size else 0.0
-        if asym > 100 * self._n * _eps(self._dtype) * max(scale, 1e-300):
+        if asym > 100 * self._n * linalg.eps(self._dtype) * max(scale, 1e-300):
             raise ValueError(f"{name}: expected a symmetric matrix (max |W - Wᵀ| = {asym:.3g})")
         return (W + W.T) / 2
 
@@ -551,17 +331,17 @@ class KroneckerProjection:
         if ``W`` becomes the factored weight of the sketched mode."""
         if self.form == "w_kron_i":
             try:
-                _chol(self._xp, W)
+                linalg.cholesky(self._xp, W, clean=False)
                 return None
             except np.linalg.LinAlgError:
                 pass
         return self._check_psd(W, what)
 
     def _check_psd(self, W: Any, what: str) -> tuple[Any, Any]:
-        lam, Q = _eigh(self._xp, W)
+        lam, Q = self._eng.eigh(W)
         lmax = float(self._xp.max(self._xp.abs(lam)))
         lmin = float(lam[0])
-        if lmin < -100 * self._n * _eps(self._dtype) * lmax:
+        if lmin < -100 * self._n * linalg.eps(self._dtype) * lmax:
             raise np.linalg.LinAlgError(
                 f"{what} is not positive semidefinite (smallest eigenvalue {lmin:.3g}, "
                 f"largest {lmax:.3g})"
@@ -573,7 +353,7 @@ class KroneckerProjection:
         """``Q diag(λ₊^power) Qᵀ`` (powers of the positive part; λ below rank tolerance → 0)."""
         xp = self._xp
         lmax = float(xp.max(xp.abs(lam))) if lam.size else 0.0
-        tol = 100 * self._n * _eps(self._dtype) * lmax
+        tol = 100 * self._n * linalg.eps(self._dtype) * lmax
         keep = lam > tol
         v = xp.where(keep, xp.abs(lam), 1) ** power
         v = xp.where(keep, v, 0)
@@ -600,11 +380,11 @@ class KroneckerProjection:
         factor, ~10× cheaper than ``eigh``: ``(W̃⁻¹, I)``; None when ``W̃`` is not PD."""
         xp = self._xp
         try:
-            L = _chol(xp, W)
+            L = linalg.cholesky(xp, W, clean=False)
         except np.linalg.LinAlgError:
             return None
         eye = xp.eye(self._n, dtype=self._dtype)
-        inv = _cho_solve(xp, L, eye)
+        inv = linalg.cho_solve(xp, L, eye)
         return (inv + inv.T) / 2, eye
 
     def _base_parts(self, eig: tuple[Any, Any]) -> tuple[Any, Any]:
@@ -612,7 +392,7 @@ class KroneckerProjection:
         lam, Q = eig
         power = -1.0 if self.form == "w_kron_i" else -0.5
         lmax = float(self._xp.max(self._xp.abs(lam)))
-        Qk = Q[:, lam > 100 * self._n * _eps(self._dtype) * lmax]
+        Qk = Q[:, lam > 100 * self._n * linalg.eps(self._dtype) * lmax]
         return self._sqrt_from_eig(lam, Q, power), Qk @ Qk.T
 
     def _mats(self, H: Any) -> tuple[Any, int]:
@@ -653,13 +433,13 @@ class KroneckerProjection:
     def _factor_checked(self, M: Any) -> Any:
         xp = self._xp
         try:
-            L = _chol(xp, M)
+            L = linalg.cholesky(xp, M, clean=False)
         except np.linalg.LinAlgError:
             L = None
         if L is not None:
             d = xp.diagonal(L)
             dmax = float(xp.max(xp.diagonal(M)))
-            if float(xp.min(d)) ** 2 > self._m * _eps(self._dtype) * dmax:
+            if float(xp.min(d)) ** 2 > self._m * linalg.eps(self._dtype) * dmax:
                 return L
         raise np.linalg.LinAlgError(
             "BBᵀ is numerically singular: B = A("
@@ -691,13 +471,14 @@ class KroneckerProjection:
         stale factor (ski rental: refactor once CG has cost as much as a factorization)."""
         xp, m = self._xp, self._m
         if not self._stale:
-            return _cho_solve(xp, self._L, b)
-        y, iters, ok = _pcg(xp, self._M, self._L, b, _eps(self._dtype))
+            return linalg.cho_solve(xp, self._L, b)
+        y, iters, ok = pcg(xp, self._eng.sym_matmul, self._M, self._L, b,
+                             linalg.eps(self._dtype))
         self.stats["pcg_iterations"] += iters
         self._pcg_work += iters * _CG_ITER * m * m * b.shape[1]
         if not ok:
             self._refactor()
-            return _cho_solve(xp, self._L, b)
+            return linalg.cho_solve(xp, self._L, b)
         if self._pcg_work >= m**3 / 3:
             self._refactor()
         return y
@@ -728,9 +509,9 @@ class KroneckerProjection:
             # core = R J Rᵀ with J = [[0, I], [I, 0]]
             core = R[:, :k] @ R[:, k:].T
             core = core + core.T
-            d, V = _eigh(xp, core)
+            d, V = self._eng.eigh(core)
             dmax = float(xp.max(xp.abs(d))) if d.size else 0.0
-            keep = xp.abs(d) > 100 * n * _eps(self._dtype) * dmax
+            keep = xp.abs(d) > 100 * n * linalg.eps(self._dtype) * dmax
             q = (Q @ V) * xp.sqrt(xp.abs(d))
             # V±[i, (l, b)] = (q_lᵀ Aᵢ)[b] √|d_l| for the kept d_l of each sign; one pass
             # over A for both signs (the update is memory-bound at these shapes)
@@ -747,9 +528,9 @@ class KroneckerProjection:
                     xp.reshape(xp.ascontiguousarray(G[npos:].transpose(1, 0, 2)), (m, -1)))
         # sqrt ⊗ sqrt: ΔM = Σ c_l (G_l Z G_lᵀ + H_l Z H_lᵀ), Z = W + ½Δ = ½(W + W') ⪰ 0
         Z = Wold + 0.5 * ((U * c) @ U.T)
-        z, Qz = _eigh(xp, (Z + Z.T) / 2)
+        z, Qz = self._eng.eigh((Z + Z.T) / 2)
         zmax = float(xp.max(xp.abs(z)))
-        keepz = z > 100 * n * _eps(self._dtype) * zmax
+        keepz = z > 100 * n * linalg.eps(self._dtype) * zmax
         Rz = Qz[:, keepz] * xp.sqrt(z[keepz])                      # Z = Rz Rzᵀ
         k = U.shape[1]
         if self._sparse:
@@ -793,21 +574,22 @@ class KroneckerProjection:
         if r == 0:                                            # W² (or W⊗W) did not change
             self._set_factored_weight(Wnew, eig)
             return
-        M = _sym_rank_update(xp, self._M, Vp, Vm)
+        M = self._eng.sym_rank_update(self._M, Vp, Vm)
         L = None
         cheap = _LEVEL2_PENALTY * 2 * r * m * m < m**3 / 3
+        unit = linalg.eps(self._dtype)
 
         def eager() -> bool:
             # W' numerically singular: B' may lose rank, which only a factorization can tell
             lam = (eig if eig is not None else self._check_psd(Wnew, "the updated W"))[0]
-            return float(lam[0]) <= 1e3 * n * _eps(self._dtype) * float(xp.max(xp.abs(lam)))
+            return float(lam[0]) <= 1e3 * n * unit * float(xp.max(xp.abs(lam)))
         if not self._stale and (force == "lowrank" or (force is None and
-                                                       is_numpy_namespace(xp) and cheap)):
+                                                       self._eng.lowrank and cheap)):
             try:
-                L = _cholesky_update(xp, self._L, Vp, 1.0)
-                L = _cholesky_update(xp, L, Vm, -1.0)
+                L = self._eng.cholesky_update(self._L, Vp, 1.0)
+                L = self._eng.cholesky_update(L, Vm, -1.0)
                 d = xp.diagonal(L)
-                if float(xp.min(d)) ** 2 <= m * _eps(self._dtype) * float(xp.max(xp.diagonal(M))):
+                if float(xp.min(d)) ** 2 <= m * unit * float(xp.max(xp.diagonal(M))):
                     L = None
                 else:
                     self.stats["lowrank"] += 1
@@ -843,7 +625,7 @@ class KroneckerProjection:
             unchanged.
         """
         xp, n = self._xp, self._n
-        U, _ = check_array(U, name="U", ndim=(1, 2), accept_sparse=False, dtype=self._dtype)
+        U, _, _ = check_input(U, name="U", ndim=(1, 2), accept_sparse=False, dtype=self._dtype)
         array_namespace(self._A, U)
         if c is None:
             if tuple(U.shape) != (n, n):
@@ -875,9 +657,9 @@ class KroneckerProjection:
     def _lowrank_of(self, D: Any) -> tuple[Any, Any]:
         """Eigen-form ``D = U diag(c) Uᵀ`` of a symmetric matrix, dropping null directions."""
         xp = self._xp
-        lam, Q = _eigh(xp, D)
+        lam, Q = self._eng.eigh(D)
         lmax = float(xp.max(xp.abs(lam))) if lam.size else 0.0
-        keep = xp.abs(lam) > 100 * self._n * _eps(self._dtype) * max(lmax, 1e-300)
+        keep = xp.abs(lam) > 100 * self._n * linalg.eps(self._dtype) * max(lmax, 1e-300)
         return Q[:, keep], lam[keep]
 
     def _update_body(self, Wnew: Any, eig: tuple[Any, Any], U: Any, c: Any) -> None:
@@ -924,9 +706,9 @@ class KroneckerProjection:
                 else:
                     Wt = self._Wf + (Ud[:, :j] * cd[:j]) @ Ud[:, :j].T
                     Wt = (Wt + Wt.T) / 2
-                    lam, Q = _eigh(xp, Wt)
+                    lam, Q = self._eng.eigh(Wt)
                     lmax = float(xp.max(xp.abs(lam)))
-                    if float(lam[0]) < -100 * self._n * _eps(self._dtype) * lmax:
+                    if float(lam[0]) < -100 * self._n * linalg.eps(self._dtype) * lmax:
                         cache[j] = None                        # W̃' indefinite
                     else:
                         b = self._lazy_bound(Wnew, eig, Wt, self._base_parts((lam, Q)))
@@ -958,7 +740,7 @@ class KroneckerProjection:
         D = Wnew - Wbase
         scale = max(float(xp.max(xp.abs(Wnew))), 1e-300)
         out = D - proj @ D
-        if float(xp.max(xp.abs(out))) > 100 * self._n * _eps(self._dtype) * scale:
+        if float(xp.max(xp.abs(out))) > 100 * self._n * linalg.eps(self._dtype) * scale:
             return math.inf                                  # W left range(W̃)
         if self.form == "w_kron_i":
             F = D @ pinv
@@ -975,7 +757,7 @@ class KroneckerProjection:
         cheap = min(float(xp.linalg.norm(F)),
                     math.sqrt(float(xp.max(xp.sum(a, axis=0))) * float(xp.max(xp.sum(a, axis=1)))))
         b = bound(cheap)
-        return b if b <= eps else bound(_spectral_norm(xp, F))
+        return b if b <= eps else bound(spectral_norm(xp, F))
 
     # ------------------------------------------------------------------ query
     def query(self, h: Any, coords: Any = None) -> Any:
@@ -997,7 +779,7 @@ class KroneckerProjection:
             In exact mode the answer is exact to rounding; in sketched mode without ``coords``
             ``‖query(h) − P h‖₂ ≤ error_bound · ‖h‖₂ ≤ eps ‖h‖₂``, deterministically.
         """
-        h, _ = check_array(h, name="h", ndim=(1, 2), accept_sparse=False, dtype=self._dtype)
+        h, _, back = check_input(h, name="h", ndim=(1, 2), accept_sparse=False, dtype=self._dtype)
         array_namespace(self._A, h)
         n2 = self._n * self._n
         if h.shape[0] != n2:
@@ -1008,13 +790,13 @@ class KroneckerProjection:
                 raise ValueError(f"h: a set query (coords given) takes one vector of shape "
                                  f"({n2},), got shape {tuple(h.shape)}")
             if self.mode == "sketched":
-                return self._set_query(h, coords)
+                return back(self._set_query(h, coords))
             idx = self._check_coords(coords)
-            return self.query(h)[idx]
+            return back(self.query(h)[idx])
         H = self._xp.reshape(h, (n2, 1)) if one else h
         with self._serial():
             out = self._query_body(H)
-        return self._xp.reshape(out, (n2,)) if one else out
+        return back(self._xp.reshape(out, (n2,)) if one else out)
 
     # ------------------------------------------------------------------ robust set queries
     # L = 15 with ε₀ = 8: the mechanism's mass falls by e⁻⁴ per rank away from the median, so

@@ -19,65 +19,29 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import array_namespace, check_array, is_sparse, native
-from .._backend.namespace import is_numpy_namespace
+from .._backend import array_namespace, check_input, is_sparse, native
+from .._backend.linalg import conj_t, dense, numerical_rank, svd
 
 __all__ = ["Projector"]
 
-
-def _conjT(xp: ModuleType, X: Any) -> Any:
-    if is_sparse(X):
-        return X.conj().T if np.dtype(X.dtype).kind == "c" else X.T
-    return xp.conj(X).T if np.dtype(X.dtype).kind == "c" else X.T
-
-
-def _dense(X: Any) -> Any:
-    return X.toarray() if is_sparse(X) else X
-
-
-def _real_eps(dtype: Any) -> float:
-    dt = np.dtype(dtype)
-    return float(np.finfo(np.float32 if dt in (np.float32, np.complex64) else np.float64).eps)
-
-
-def _svd(xp: ModuleType, M: Any) -> tuple[Any, Any, Any]:
-    if is_numpy_namespace(xp):
-        import scipy.linalg as sla
-
-        try:
-            return sla.svd(M, full_matrices=False, check_finite=False, lapack_driver="gesdd")
-        except np.linalg.LinAlgError:
-            return sla.svd(M, full_matrices=False, check_finite=False, lapack_driver="gesvd")
-    return xp.linalg.svd(M, full_matrices=False)
-
-
-def _numerical_rank(xp: ModuleType, s: Any, shape: tuple[int, int], rtol: float | None,
-                    dtype: Any) -> int:
-    if s.shape[0] == 0:
-        return 0
-    if rtol is None:
-        rtol = max(shape) * _real_eps(dtype)
-    smax = float(s[0])
-    if smax == 0.0:
-        return 0
-    return int(xp.sum(s > rtol * smax))
+_ANY_NDIM = tuple(range(33))
 
 
 def _factor(xp: ModuleType, F: Any, B: Any | None, rtol: float | None) -> tuple[Any, Any]:
     """``(L, R)`` with ``P = L Rᴴ``, ``Rᴴ L = I``; ``R is L`` for the orthogonal case."""
     if B is None:
-        Fd = _dense(F)
-        U, s, _ = _svd(xp, Fd)
-        r = _numerical_rank(xp, s, Fd.shape, rtol, Fd.dtype)
+        Fd = dense(F)
+        U, s, _ = svd(xp, Fd)
+        r = numerical_rank(xp, s, Fd.shape, rtol, Fd.dtype)
         Q = U[:, :r]
         return Q, Q
-    M = _dense(_conjT(xp, B) @ F)  # k' × k, small
-    U, s, Vh = _svd(xp, M)
-    r = _numerical_rank(xp, s, M.shape, rtol, M.dtype)
-    V = _conjT(xp, Vh[:r])
+    M = dense(conj_t(xp, B) @ F)  # k' × k, small
+    U, s, Vh = svd(xp, M)
+    r = numerical_rank(xp, s, M.shape, rtol, M.dtype)
+    V = conj_t(xp, Vh[:r])
     L = F @ V
     R = (B @ U[:, :r]) / s[:r][None, :]
-    return _dense(L), _dense(R)
+    return dense(L), dense(R)
 
 
 class Projector:
@@ -141,11 +105,9 @@ class Projector:
     __array_ufunc__ = None  # make ``ndarray @ P`` defer to ``P.__rmatmul__``
 
     def __init__(self, F: Any, B: Any | None = None, *, rtol: float | None = None):
-        F, back = native(F)
-        F, xp = check_array(F, name="F", allow_complex=True, min_shape=(1, 1))
+        F, xp, back = check_input(F, name="F", allow_complex=True, min_shape=(1, 1))
         if B is not None:
-            B, _ = native(B)
-            B, xpB = check_array(B, name="B", allow_complex=True, min_shape=(1, 1))
+            B, _, _ = check_input(B, name="B", allow_complex=True, min_shape=(1, 1))
             array_namespace(F, B)
             if B.shape[0] != F.shape[0]:
                 raise ValueError(
@@ -218,10 +180,10 @@ class Projector:
         if hasattr(fact, "U") and hasattr(fact, "s") and hasattr(fact, "Vt"):
             Q, back = native(fact.U if col else fact.Vt)
             xp = array_namespace(Q)
-            Q = Q if col else _conjT(xp, Q)
+            Q = Q if col else conj_t(xp, Q)
             return cls._from_factors(xp, Q, Q, orthogonal=True, back=back)
         if hasattr(fact, "C") and hasattr(fact, "R"):
-            return cls(fact.C if col else _conjT(array_namespace(fact.R), fact.R))
+            return cls(fact.C if col else conj_t(array_namespace(fact.R), fact.R))
         if isinstance(fact, tuple) and len(fact) == 2 and col:
             Q, back = native(fact[0])
             return cls._from_factors(array_namespace(Q), Q, Q, orthogonal=True, back=back)
@@ -279,15 +241,14 @@ class Projector:
     # ---------------------------------------------------------------- application
     def _apply(self, X: Any) -> Any:
         xp = self._xp
-        PX = self._L @ (_conjT(xp, self._R) @ X)
-        if is_sparse(PX):
-            PX = PX.toarray()
+        PX = dense(self._L @ (conj_t(xp, self._R) @ X))
         if self._complement:
-            return _dense(X) - PX
+            return dense(X) - PX
         return PX
 
     def _check_operand(self, X: Any, axis: int) -> tuple[Any, Any]:
-        Xn, back = native(X)
+        # any number of dimensions gets past check_input: the message below names the shapes
+        Xn, _, back = check_input(X, name="X", ndim=_ANY_NDIM, allow_complex=True, finite=False)
         if not is_sparse(Xn):
             array_namespace(self._L, Xn)
         m = self.shape[0]
@@ -309,8 +270,8 @@ class Projector:
         Xn, back = self._check_operand(X, -1)
         xp = self._xp
         # X P = (Pᴴ Xᴴ)ᴴ
-        Y = self.H._apply(_conjT(xp, Xn) if len(Xn.shape) == 2 else xp.conj(Xn))
-        return back(_conjT(xp, Y) if len(Xn.shape) == 2 else xp.conj(Y))
+        Y = self.H._apply(conj_t(xp, Xn) if len(Xn.shape) == 2 else xp.conj(Xn))
+        return back(conj_t(xp, Y) if len(Xn.shape) == 2 else xp.conj(Y))
 
     def dot(self, X: Any) -> Any:
         """``P @ X``."""
@@ -319,7 +280,7 @@ class Projector:
     def matrix(self) -> Any:
         """The dense ``m × m`` matrix (for small problems and tests)."""
         xp = self._xp
-        M = self._L @ _conjT(xp, self._R)
+        M = self._L @ conj_t(xp, self._R)
         if self._complement:
             M = xp.eye(M.shape[0], dtype=M.dtype) - M
         return self._back(M)

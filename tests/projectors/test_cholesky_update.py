@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import projkit
-from tests.conftest import tol
+from tests.conftest import to_host, tol
 
 
 def _spd(rng, m, dtype=np.float64):
@@ -102,3 +102,32 @@ def test_strict_upper_ignored_any_layout(order):
     assert np.array_equal(np.triu(out, 1), np.zeros((m, m)))
     np.testing.assert_allclose(out, projkit.cholesky_update(L, U, 1), rtol=0, atol=1e-14)
     np.testing.assert_allclose(out @ out.T, L @ L.T + U @ U.T, rtol=1e-12, atol=1e-12)
+
+
+def test_engine_matches_numpy(xp):
+    # CuPy (when present) refactors instead of rotating: same factor, on the device
+    rng = np.random.default_rng(2)
+    G = rng.standard_normal((8, 8))
+    L = np.linalg.cholesky(G @ G.T / 8 + np.eye(8))
+    U = rng.standard_normal((8, 3))
+    L1 = projkit.cholesky_update(xp.asarray(L), xp.asarray(U), 1)
+    assert isinstance(L1, xp.ndarray)
+    np.testing.assert_allclose(to_host(L1), projkit.cholesky_update(L, U, 1), atol=1e-10)
+    with pytest.raises(np.linalg.LinAlgError):
+        projkit.cholesky_update(xp.asarray(np.eye(3)), xp.asarray([0.0, 2.0, 0.0]), -1)
+
+
+def test_xp_engine_on_numpy():
+    # the array-namespace engine (CuPy's) run on NumPy: same factor as the Numba kernel,
+    # strict upper triangle ignored, LinAlgError on a downdate that is not positive definite
+    from projkit.projectors._cholesky_xp import refactor_update
+
+    rng = np.random.default_rng(6)
+    L = np.linalg.cholesky(_spd(rng, 7))
+    junk = L + np.triu(rng.standard_normal((7, 7)), 1)
+    U = rng.standard_normal((7, 2))
+    np.testing.assert_allclose(refactor_update(np, junk, U, 1.0),
+                               projkit.cholesky_update(L, U, 1), atol=1e-12)
+    np.testing.assert_array_equal(refactor_update(np, junk, U[:, :0], 1.0), L)
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        refactor_update(np, np.eye(3), np.array([[0.0], [2.0], [0.0]]), -1.0)

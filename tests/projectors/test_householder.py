@@ -13,7 +13,10 @@ from scipy.linalg import lapack
 
 import projkit.projectors.householder as hh
 from projkit import HouseholderProjector
-from tests.conftest import tol
+from projkit.projectors._householder_lapack import householder_qr as lapack_qr
+from projkit.projectors._householder_xp import householder_qr
+from projkit.testing import check_adjoint
+from tests.conftest import to_host, tol
 
 
 def _geqrf(A):
@@ -260,8 +263,8 @@ def test_xp_householder_qr_matches_lapack(positive):
     rng = np.random.default_rng(12)
     W = rng.standard_normal((15, 9))
     W[:, 2] = 0.0  # a zero pivot column: tau = 0 (geqrf) / sign handling (geqrfp)
-    qr, tau = hh._householder_qr(W, positive, np)
-    qr2, tau2 = hh._qr_numpy(W, positive)
+    qr, tau = householder_qr(W, positive, np)
+    qr2, tau2 = lapack_qr(W, positive, np)
     np.testing.assert_allclose(qr, qr2, atol=1e-13)
     np.testing.assert_allclose(tau, tau2, atol=1e-14)
 
@@ -464,3 +467,111 @@ def test_torch_matches_householder_product_gradient():
         householder_apply(A)
     with pytest.raises(TypeError, match="vectors: expected a torch.Tensor"):
         householder_apply(A.numpy(), rank=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# dot test and engines (the xp fixture: NumPy here, CuPy when a device is present)
+
+
+@pytest.mark.parametrize("convention", ["lapack", "full"])
+def test_check_adjoint(xp, dtype, convention):
+    # ⟨U x, y⟩ = ⟨x, Uᵀ y⟩ for U, its complement and through P.T
+    V = np.random.default_rng(20).standard_normal((23, 17)).astype(dtype)
+    P = HouseholderProjector(xp.asarray(V), 6, convention=convention)
+    check_adjoint(P, xp=xp)
+    check_adjoint(P.orthogonal_complement, xp=xp)
+    check_adjoint(P.T, adjoint=lambda Y: P @ Y, xp=xp, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("convention", ["lapack", "full"])
+@pytest.mark.parametrize("block", [3, 64])
+def test_engine_matches_numpy(xp, dtype, convention, block, monkeypatch):
+    monkeypatch.setattr(hh, "_BLOCK", block)
+    rng = np.random.default_rng(0)
+    n, k, r = 45, 40, 7
+    V = rng.standard_normal((n, k)).astype(dtype)
+    X = rng.standard_normal((r, 5)).astype(dtype)
+    Y = rng.standard_normal((n, 5)).astype(dtype)
+    G = rng.standard_normal((n, r)).astype(dtype)
+    Pc = HouseholderProjector(V, r, convention=convention)
+    Pg = HouseholderProjector(xp.asarray(V), r, convention=convention)
+    t = 1e-4 if dtype == np.float32 else 1e-11
+    Ug = Pg.matrix()
+    assert isinstance(Ug, xp.ndarray) and Ug.dtype == dtype
+    np.testing.assert_allclose(to_host(Ug), Pc.matrix(), atol=t)
+    np.testing.assert_allclose(to_host(Pg @ xp.asarray(X)), Pc @ X, atol=t)
+    np.testing.assert_allclose(to_host(Pg.T @ xp.asarray(Y)), Pc.T @ Y, atol=t)
+    Cg, Cc = Pg.orthogonal_complement, Pc.orthogonal_complement
+    np.testing.assert_allclose(to_host(Cg.T @ xp.asarray(Y)), Cc.T @ Y, atol=t)
+    np.testing.assert_allclose(to_host(Pg.vjp(xp.asarray(G))), Pc.vjp(G), atol=t * 10)
+    np.testing.assert_allclose(to_host(Pg.tau), Pc.tau, rtol=t)  # the squared-norm engines
+
+
+def test_xp_sq_norms_match_numba():
+    # the CuPy engine's masked column blocks against the Numba kernel, on NumPy
+    from projkit.projectors._householder_numba import vector_sq_norms
+    from projkit.projectors._householder_xp import sq_norms
+
+    V = np.random.default_rng(21).standard_normal((2, 30, 600))[:, :, :25]
+    for lapack_storage in (True, False):
+        np.testing.assert_allclose(sq_norms(V, lapack_storage, np),
+                                   vector_sq_norms(V, lapack_storage, np), rtol=1e-13)
+
+
+def test_engine_batched_and_mixing_error(xp):
+    V = xp.asarray(np.random.default_rng(1).standard_normal((4, 30, 30)))
+    P = HouseholderProjector(V, 6)
+    U = to_host(P.matrix())
+    eye = np.broadcast_to(np.eye(6), (4, 6, 6))
+    np.testing.assert_allclose(np.swapaxes(U, -1, -2) @ U, eye, atol=1e-12)
+    if xp is not np:
+        with pytest.raises(TypeError, match="mix array libraries"):
+            P @ np.ones((4, 6, 2))
+
+
+@pytest.mark.parametrize("positive", [True, False])
+def test_engine_from_matrix_and_random(xp, positive):
+    W = np.random.default_rng(2).standard_normal((33, 9))
+    Pg = HouseholderProjector.from_matrix(xp.asarray(W), 9, positive=positive)
+    Pc = HouseholderProjector.from_matrix(W, 9, positive=positive)
+    np.testing.assert_allclose(to_host(Pg.matrix()), Pc.matrix(), atol=1e-12)
+    R = HouseholderProjector.random(50, 5, like=xp.zeros(1), rng=3)
+    assert isinstance(R.vectors, xp.ndarray)
+    U = to_host(R.matrix())
+    np.testing.assert_allclose(U.T @ U, np.eye(5), atol=1e-12)
+
+
+@pytest.mark.gpu
+def test_torch_cuda_matches_householder_product():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("cupy")
+    if not torch.cuda.is_available():
+        pytest.skip("torch without CUDA")
+    from projkit.interop.torch import householder_apply
+
+    g = torch.Generator(device="cuda").manual_seed(0)
+    A = torch.randn(40, 12, dtype=torch.float64, device="cuda", generator=g)
+    G = torch.randn(40, 12, dtype=torch.float64, device="cuda", generator=g)
+    a = A.clone().requires_grad_(True)
+    L = a.tril(-1)
+    ref = torch.linalg.householder_product(L, 2.0 / (1.0 + (L * L).sum(0)))
+    (ref * G).sum().backward()
+    b = A.clone().requires_grad_(True)
+    ours = householder_apply(b, rank=12)
+    assert ours.device.type == "cuda"
+    (ours * G).sum().backward()
+    torch.testing.assert_close(ours.detach(), ref.detach(), atol=1e-12, rtol=0)
+    torch.testing.assert_close(b.grad, a.grad, atol=1e-11, rtol=0)
+
+
+def test_torch_cpu_tensors_in_and_out():
+    # check_input opens every entry point: torch in, torch out (NumPy views, no copies)
+    torch = pytest.importorskip("torch")
+    V = torch.randn(12, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    P = HouseholderProjector(V, 3)
+    X = torch.ones(3, 2, dtype=torch.float64)
+    assert isinstance(P.matrix(), torch.Tensor) and isinstance(P @ X, torch.Tensor)
+    ref = HouseholderProjector(V.numpy(), 3)
+    np.testing.assert_allclose((P @ X).numpy(), ref @ X.numpy())
+    np.testing.assert_allclose((P.T @ (P @ X)).numpy(), X.numpy(), atol=1e-13)

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 import projkit
+from projkit._backend.linalg import sparse_module
 from projkit.projectors.kronecker import KroneckerProjection
+from projkit.testing import check_adjoint
+from tests.conftest import to_host
 
 FORMS = ["w_kron_i", "sqrt_kron_sqrt"]
 
@@ -314,12 +317,13 @@ def test_singular_psd_W(form):
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("mode", ["exact", "sketched"])
 def test_generic_gpu_code_path_on_cpu(monkeypatch, form, mode):
-    # there is no GPU in CI: run the branches written for CuPy (plain xp.linalg, full M,
+    # there is no GPU in CI: run the engine written for CuPy (plain xp.linalg, full M,
     # refactor instead of the Numba up/downdate) on NumPy arrays
     from projkit.projectors import kronecker as K
+    from projkit.projectors._cholesky_xp import refactor_update
+    from projkit.projectors._kronecker_xp import XpEngine
 
-    monkeypatch.setattr(K, "is_numpy_namespace", lambda xp: False)
-    monkeypatch.setattr(K, "is_cupy_namespace", lambda xp: True)
+    monkeypatch.setattr(K, "_engine_of", XpEngine)
     rng, A, W = _problem(17)
     kp = KroneckerProjection(A, W, form=form, mode=mode, eps=0.05 if mode == "sketched" else None)
     for t in range(6):
@@ -333,9 +337,10 @@ def test_generic_gpu_code_path_on_cpu(monkeypatch, form, mode):
     assert np.all(err <= (kp.error_bound + 1e-8) * np.linalg.norm(H, axis=0))
     L = np.linalg.cholesky(W)
     u = rng.standard_normal((5, 2))
-    assert np.allclose(K._cholesky_update(np, L, u, 1.0), np.linalg.cholesky(W + u @ u.T))
+    assert isinstance(kp._eng, XpEngine)
+    assert np.allclose(refactor_update(np, L, u, 1.0), np.linalg.cholesky(W + u @ u.T))
     with pytest.raises(np.linalg.LinAlgError):
-        K._cholesky_update(np, np.eye(2), np.array([[0.0], [2.0]]), -1.0)
+        refactor_update(np, np.eye(2), np.array([[0.0], [2.0]]), -1.0)
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -479,3 +484,109 @@ def test_set_query_errors():
                               robust={"n_sketches": 10**7, "per_query": 3})
     with pytest.raises(ValueError, match="GiB"):
         big.query(h, np.array([0]))
+
+
+# ----------------------------------------------------------------------------- dot test
+class _QueryOperator:
+    """``P`` of a structure as a linear operator (``P @ H`` is ``query(H)``)."""
+
+    def __init__(self, kp):
+        self.kp, self.shape = kp, kp.shape
+
+    def __matmul__(self, H):
+        return self.kp.query(H)
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("mode", ["exact", "sketched"])
+def test_query_is_symmetric_dot_test(xp, form, mode):
+    # P = Bᵀ(BBᵀ)⁻¹B is symmetric, and so is the lazy P̃ of the sketched mode: ⟨Px, y⟩ = ⟨x, Py⟩
+    rng, A, W = _problem(80)
+    kp = KroneckerProjection(xp.asarray(A), xp.asarray(W), form=form, mode=mode,
+                             eps=0.2 if mode == "sketched" else None)
+    for _ in range(3):
+        U, c = _random_update(rng, W, 2, scale=0.05)
+        kp.update(xp.asarray(U), xp.asarray(c))
+    op = _QueryOperator(kp)
+    check_adjoint(op, adjoint=kp.query, xp=xp, dtype=np.float64)
+    check_adjoint(kp.projector(), xp=xp)
+
+
+# ----------------------------------------------------------------------------- engines
+# (with the xp fixture: NumPy here, CuPy when a device is present: GPU in, GPU out, same
+# numbers as NumPy)
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("mode", ["exact", "sketched"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_engine_matches_numpy(xp, form, mode, dtype):
+    from projkit.projectors._kronecker_lapack import CpuEngine
+    from projkit.projectors._kronecker_xp import XpEngine
+
+    rng, A, W = _problem(0, n=6, m=15)
+    A, W = A.astype(dtype), W.astype(dtype)
+    eps = 0.1 if mode == "sketched" else None
+    k_cpu = KroneckerProjection(A, W, form=form, mode=mode, eps=eps)
+    k_dev = KroneckerProjection(xp.asarray(A), xp.asarray(W), form=form, mode=mode, eps=eps)
+    assert isinstance(k_dev._eng, CpuEngine if xp is np else XpEngine)
+    for t in range(6):
+        U, _ = np.linalg.qr(rng.standard_normal((W.shape[0], 1 + t % 3)))
+        c = 0.1 * rng.uniform(-1, 1, U.shape[1])
+        U, c = U.astype(dtype), c.astype(dtype)
+        k_cpu.update(U, c)
+        k_dev.update(xp.asarray(U), xp.asarray(c))
+    H = rng.standard_normal((A.shape[1], 3)).astype(dtype)
+    out = k_dev.query(xp.asarray(H))
+    assert isinstance(out, xp.ndarray) and out.dtype == dtype
+    rtol = 1e-3 if dtype == np.float32 else 1e-9
+    ref = k_cpu.query(H)
+    assert np.linalg.norm(to_host(out) - ref) <= rtol * np.linalg.norm(ref)
+    P = k_dev.projector()
+    assert np.allclose(to_host(P @ xp.asarray(H)), k_cpu.projector() @ H,
+                       atol=10 * rtol * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_engine_sparse_A(xp, form):
+    import scipy.sparse as sps
+
+    rng, _, W = _problem(3, n=6, m=15)
+    A = sps.random(15, 36, density=0.3, random_state=3, format="csr")
+    k_cpu = KroneckerProjection(A, W, form=form)
+    k_dev = KroneckerProjection(sparse_module(xp).csr_matrix(A), xp.asarray(W), form=form)
+    U = np.linalg.qr(rng.standard_normal((6, 2)))[0]
+    c = np.array([0.1, -0.05])
+    k_cpu.update(U, c)
+    k_dev.update(xp.asarray(U), xp.asarray(c))
+    h = rng.standard_normal(36)
+    np.testing.assert_allclose(to_host(k_dev.query(xp.asarray(h))), k_cpu.query(h), atol=1e-9)
+
+
+def test_engine_indefinite_update_raises(xp):
+    _, A, W = _problem(1, n=6, m=15)
+    kp = KroneckerProjection(xp.asarray(A), xp.asarray(W))
+    lam, Q = np.linalg.eigh(W)
+    with pytest.raises(np.linalg.LinAlgError):
+        kp.update(xp.asarray(Q[:, 0]), float(-2 * lam[0]))
+
+
+def test_engine_set_query_within_bound(xp):
+    # the robust pool on the input's device: answers stay there and within the stated bound
+    # (error_bound + γ/2)‖h‖ + √(8/b)‖P̃h‖ (see test_sketched_set_query_within_bound for why)
+    rng, A, W = _problem(5, n=6, m=15)
+    b = 32
+    kp = KroneckerProjection(xp.asarray(A), xp.asarray(W), mode="sketched", eps=0.2,
+                             sketch_size=b, rng=0)
+    ref_kp = KroneckerProjection(A, W)
+    for _ in range(5):
+        U = np.linalg.qr(rng.standard_normal((W.shape[0], 1)))[0]
+        c = 0.02 * rng.uniform(-1, 1, 1)
+        kp.update(xp.asarray(U), xp.asarray(c))
+        ref_kp.update(U, c)
+        h = rng.standard_normal(A.shape[1])
+        C = np.arange(0, A.shape[1], 3)
+        ans = kp.query(xp.asarray(h), xp.asarray(C))
+        assert isinstance(ans, xp.ndarray)
+        lazy = to_host(kp.query(xp.asarray(h)))
+        bound = ((kp.error_bound + 0.2 / 8) * np.linalg.norm(h)
+                 + np.sqrt(8 / b) * np.linalg.norm(lazy))
+        assert np.all(np.abs(to_host(ans) - ref_kp.query(h)[C]) <= bound + 1e-9)

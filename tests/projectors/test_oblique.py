@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import projkit
 from projkit import Projector
+from projkit.testing import check_adjoint
 from tests.conftest import to_host, tol
 
 
@@ -160,3 +161,27 @@ def test_bad_input():
         Projector(F, rtol=-1.0)
     with pytest.raises(TypeError):
         Projector(None)
+
+
+@pytest.mark.parametrize("oblique", [True, False])
+@pytest.mark.parametrize("complement", [False, True])
+def test_check_adjoint(xp, dtype, oblique, complement):
+    # the dot test ⟨P x, y⟩ = ⟨x, Pᵀ y⟩ through P.T, on every engine
+    F, B = rand((25, 4), 30, dtype), rand((25, 6), 31, dtype)
+    P = Projector(xp.asarray(F), xp.asarray(B) if oblique else None)
+    P = P.complement() if complement else P
+    check_adjoint(P, xp=xp)
+    check_adjoint(P.T, xp=xp)
+
+
+def test_check_adjoint_complex():
+    # complex P: the adjoint is P.H (⟨P x, y⟩ = ⟨x, Pᴴ y⟩ with complex test blocks)
+    rng = np.random.default_rng(32)
+    F = rng.standard_normal((18, 3)) + 1j * rng.standard_normal((18, 3))
+    B = rng.standard_normal((18, 5)) + 1j * rng.standard_normal((18, 5))
+    P = Projector(F, B)
+    for op in (P, P.complement()):
+        check_adjoint(op, adjoint=lambda Y, op=op: op.H @ Y)
+        x = rng.standard_normal((18, 2)) + 1j * rng.standard_normal((18, 2))
+        y = rng.standard_normal((18, 2)) + 1j * rng.standard_normal((18, 2))
+        np.testing.assert_allclose(np.vdot(y, op @ x), np.vdot(op.H @ y, x), rtol=1e-12)

@@ -7,11 +7,13 @@ import math
 import numpy as np
 import pytest
 
+from projkit._backend.random import device_rng
 from projkit.projectors._robust_query import (
     RobustSetQuery,
     _private_median,
     robust_parameters,
 )
+from tests.conftest import to_host
 
 N = 200
 
@@ -269,3 +271,48 @@ def test_query_and_refresh_errors():
         robust_parameters(0.5, 1.0, 3)
     with pytest.raises(ValueError, match="eps"):
         robust_parameters(0.0, 0.1, 3)
+
+
+# ----------------------------------------------------------------------------- engines
+# (the xp fixture: NumPy here, CuPy when a device is present; pool, products and answers stay
+# on the device and in their dtype)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_engine_pool_answers_within_bound(xp, dtype):
+    n = 200
+    Q, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((n, 40)))
+    P = xp.asarray((Q @ Q.T).astype(dtype))
+    rq = RobustSetQuery(n, sketch_size=128, n_sketches=15, per_query=9, dp_epsilon=20.0,
+                        max_queries=2, resolution=0.01, xp=xp, dtype=dtype, rng=0)
+    rq.refresh(lambda X: P @ X)
+    assert isinstance(rq._S, xp.ndarray) and rq._S.dtype == dtype
+    np.testing.assert_allclose(to_host(rq._S), to_host(rq._R @ P), rtol=1e-4, atol=1e-4)
+    h = xp.asarray(np.random.default_rng(2).standard_normal(n).astype(dtype))
+    g = to_host(P @ h)
+    for _ in range(3):  # the third query redraws and refreshes lazily
+        out = rq.query(h)
+        assert isinstance(out, xp.ndarray) and out.dtype == dtype
+        # b = 128: one estimate has sd ≤ 0.125‖g‖; the median of 9 with margin
+        assert np.max(np.abs(to_host(out) - g)) <= 0.5 * np.linalg.norm(g)
+    assert rq.n_redraws == 1 and rq.n_refreshes == 2
+    out = rq.query(h, xp.asarray([0, 5]))
+    assert out.shape == (2,)
+
+
+def test_engine_private_median_large_epsilon_is_median(xp):
+    X = np.random.default_rng(0).standard_normal((7, 100))
+    gen = device_rng(0, xp)
+    out = _private_median(xp, xp.asarray(X), 0.01, 1000, 1e4, gen)
+    np.testing.assert_allclose(to_host(out), np.median(np.rint(X / 0.01) * 0.01, axis=0))
+
+
+def test_device_generator_follows_the_host_rng(xp):
+    # NumPy: the pool draws from the host generator itself; CuPy: from a device generator
+    # seeded by one draw of it, so the same int rng gives the same pool
+    a = RobustSetQuery(30, sketch_size=4, n_sketches=3, per_query=1, dp_epsilon=1.0,
+                       max_queries=2, xp=xp, rng=5)
+    b = RobustSetQuery(30, sketch_size=4, n_sketches=3, per_query=1, dp_epsilon=1.0,
+                       max_queries=2, xp=xp, rng=5)
+    np.testing.assert_array_equal(to_host(a._R), to_host(b._R))
+    if xp is np:
+        ref = np.random.default_rng(5).standard_normal((3, 4, 30)) * (1.0 / 2.0)
+        np.testing.assert_array_equal(a._R, ref)
