@@ -5,14 +5,19 @@ the stored factor ``Y′`` (``n × k``) that ``E`` does not touch: ``E Y′`` is
 rows in the support of ``E``, and the update ``Y′ += Eᵀ W`` is scattered into those rows only.
 Both cost ``O(nnz(E) k)``; they are serial (rows of ``E`` share columns, so a parallel scatter
 would race) and compiled lazily on first use (``cache=True``).
+
+:func:`gather` and :func:`scatter` are the CPU engine's entry points (SciPy CSR ``E``), chosen
+by :func:`projkit.factorizations._svd_update_core.engine_ops`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
-__all__ = ["csr_gather", "csr_scatter"]
+__all__ = ["csr_gather", "csr_scatter", "gather", "scatter"]
 
 
 @njit(cache=True)
@@ -41,3 +46,13 @@ def csr_scatter(indptr, indices, data, W, buf):  # pragma: no cover - compiled
             v = data[p]
             for c in range(k):
                 buf[j, c] += v * W[i, c]
+
+
+def gather(E: Any, buf: Any, n: int) -> Any:
+    """``E @ buf[:n]`` for SciPy CSR ``E`` (``s × n``): reads only the rows ``E`` touches."""
+    return csr_gather(E.indptr, E.indices, E.data, buf)
+
+
+def scatter(E: Any, W: Any, buf: Any) -> None:
+    """``buf[:n] += Eᵀ W`` in place for SciPy CSR ``E``, writing only the rows it touches."""
+    csr_scatter(E.indptr, E.indices, E.data, np.ascontiguousarray(W), buf)

@@ -37,409 +37,38 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from .._backend import (
     array_namespace,
-    check_array,
+    check_input,
     check_positive_int,
     check_size,
     device_rng,
     is_sparse,
 )
 from .._backend.dispatch import select
-from .._backend.namespace import is_cupy_namespace, is_numpy_namespace
+from .._backend.linalg import csr, eps
+from . import _svd_update_lapack, _svd_update_xp
+from ._operand import _Operand
 from ._results import SVD
+from ._svd_update_core import (
+    DROP,
+    _Factor,
+    _frob2,
+    _gkl_basis,
+    _implicit_apply,
+    _implicit_orth,
+    _randomized_basis,
+    _zha_simon_basis,
+    bound,
+    engine_ops,
+    kappa_max,
+)
 
 __all__ = ["SVDUpdater"]
 
 _METHODS = ("sparse", "zha-simon", "gkl", "randomized")
 _INITS = ("rsvd", "exact")
-
-# A residual direction whose squared norm (an eigenvalue of the implicit Gram matrix) is below
-# _DROP · u · ‖E‖_F² is indistinguishable from rounding of that Gram matrix: it is dropped (it
-# carries at most √(_DROP·u)·‖E‖_F of the update, far below any truncation error).
-_DROP = 100.0
-
-
-def _eps(dtype: Any) -> float:
-    return float(np.finfo(np.dtype(dtype)).eps)
-
-
-def _bound(dtype: Any) -> float:
-    """Orthogonality loss ``‖FᵀF - I‖`` tolerated before a factor is re-orthogonalized
-    (u^(2/3): 3.7e-11 in float64, 1.5e-5 in float32)."""
-    return _eps(dtype) ** (2.0 / 3.0)
-
-
-def _kappa_max(dtype: Any) -> float:
-    """Largest condition number of an extended-decomposition ``K`` before it is folded into
-    ``U′`` (u^(-1/3): 1.6e5 in float64, 256 in float32)."""
-    return _eps(dtype) ** (-1.0 / 3.0)
-
-
-# ---------------------------------------------------------------------------------------------
-# one side of the decomposition
-
-
-class _Factor:
-    """One factor in extended form ``F = buf[:n] @ K`` (``K is None`` means the identity).
-
-    ``buf`` has spare rows so that appending ``s`` rows costs ``O(s k)`` amortized.
-    ``loss`` is a running estimate of ``‖FᵀF - I‖₂``.
-    """
-
-    __slots__ = ("K", "buf", "loss", "n")
-
-    def __init__(self, F: Any, xp: ModuleType, loss: float):
-        n, k = F.shape
-        self.buf = xp.empty((n + max(16, n // 4), k), dtype=F.dtype)
-        self.buf[:n] = F
-        self.n = n
-        self.K: Any = None
-        self.loss = loss
-
-    def dense(self) -> Any:
-        rows = self.buf[: self.n]
-        return rows.copy() if self.K is None else rows @ self.K
-
-    def rows(self, idx: Any) -> Any:
-        r = self.buf[idx]
-        return r.copy() if self.K is None else r @ self.K
-
-    def stored(self) -> Any:
-        return self.buf[: self.n]
-
-    def append(self, xp: ModuleType, R: Any) -> None:
-        s = R.shape[0]
-        if self.n + s > self.buf.shape[0]:
-            cap = max(2 * self.buf.shape[0], self.n + s)
-            buf = xp.empty((cap, self.buf.shape[1]), dtype=self.buf.dtype)
-            buf[: self.n] = self.buf[: self.n]
-            self.buf = buf
-        self.buf[self.n : self.n + s] = R
-        self.n += s
-
-    def fold(self) -> None:
-        """``buf ← buf K``, ``K ← I`` (``O(n k²)``)."""
-        if self.K is not None:
-            self.buf[: self.n] = self.buf[: self.n] @ self.K
-            self.K = None
-
-    def rotate(self, T: Any, *, extended: bool) -> None:
-        """``F ← F T`` for a small square ``T``: only ``K`` changes in extended form."""
-        if extended:
-            self.K = T if self.K is None else self.K @ T
-        elif self.K is None:
-            self.buf[: self.n] = self.buf[: self.n] @ T
-        else:
-            self.K = self.K @ T
-
-
-# ---------------------------------------------------------------------------------------------
-# small dense helpers (any namespace)
-
-
-def _right_divide(xp: ModuleType, K: Any, X: Any, kappa_max: float) -> tuple[Any, float]:
-    """``X K⁻¹`` by an LU solve (no explicit inverse) and ``κ(K)``; ``None`` instead of the
-    quotient when ``κ(K) > kappa_max`` (the caller then folds ``K`` into its factor).
-
-    NumPy: one LU (``getrf``), the 1-norm condition estimate ``gecon`` (``O(k²)``) and
-    ``getrs``; other namespaces: singular values and a dense solve.
-    """
-    if is_numpy_namespace(xp):
-        import scipy.linalg as sl
-
-        lu, piv = sl.lu_factor(K, check_finite=False)
-        (gecon,) = sl.lapack.get_lapack_funcs(("gecon",), (lu,))
-        rcond, _ = gecon(lu, float(np.abs(K).sum(axis=0).max()), norm="1")
-        kappa = math.inf if rcond <= 0 else 1.0 / float(rcond)
-        if kappa > kappa_max:
-            return None, kappa
-        return sl.lu_solve((lu, piv), X.T, trans=1, check_finite=False).T, kappa
-    sv = xp.linalg.svd(K, compute_uv=False)
-    lo = float(sv[-1])
-    kappa = math.inf if lo <= 0.0 else float(sv[0]) / lo
-    if kappa > kappa_max:
-        return None, kappa
-    return xp.linalg.solve(K.T, X.T).T, kappa
-
-
-def _small_svd(xp: ModuleType, M: Any, k: int, eps: float) -> tuple[Any, Any, Any, float]:
-    """Top-``k`` SVD ``F T Gᵀ`` of the small core ``M`` and the orthogonality loss it adds.
-
-    The ``O((k + s)³)`` SVD of the core is the bottleneck of every method once the rest is
-    sparse, so on NumPy the top-``k`` eigenpairs of the smaller Gram matrix are used instead
-    (``syevd``, or ``syevr`` for a subset when ``s ≫ k``: 2-3x faster than ``gesdd``). That
-    squares the condition number, so it is accepted only while ``(T₁/T_k)² ≤ u^{-1/4}``
-    (8e3 in float64), and its loss of orthogonality ``u (T₁/T_k)²`` is reported; otherwise
-    (and on other namespaces) a full SVD.
-    """
-    p, q = M.shape
-    if min(p, q) > k and is_numpy_namespace(xp):
-        import scipy.linalg as sl
-
-        small = q <= p
-        Gm = M.T @ M if small else M @ M.T
-        d = Gm.shape[0]
-        if d >= 4 * k:
-            lam, W = sl.eigh(Gm, subset_by_index=[d - k, d - 1], driver="evr",
-                             check_finite=False)
-        else:
-            lam, W = np.linalg.eigh(Gm)
-            lam, W = lam[d - k :], W[:, d - k :]
-        lam, W = lam[::-1], W[:, ::-1]
-        if lam[-1] > 0 and lam[0] / lam[-1] <= eps**-0.25:
-            T = np.sqrt(lam)
-            if small:
-                return (M @ W) / T[None, :], T, W, eps * float(lam[0] / lam[-1])
-            return W, T, (M.T @ W) / T[None, :], eps * float(lam[0] / lam[-1])
-    F, T, Gt = xp.linalg.svd(M, full_matrices=False)
-    return F[:, :k], T[:k], Gt[:k].T, 0.0
-
-
-def _csr(xp: ModuleType, data: Any, indices: Any, indptr: Any, shape: tuple[int, int]) -> Any:
-    if is_cupy_namespace(xp):
-        import cupyx.scipy.sparse as csp
-
-        return csp.csr_matrix((data, indices, indptr), shape=shape)
-    return sp.csr_matrix((data, indices, indptr), shape=shape)
-
-
-def _to_csr(xp: ModuleType, E: Any) -> Any:
-    if is_sparse(E):
-        return E if E.format == "csr" else E.tocsr()
-    if is_cupy_namespace(xp):
-        import cupyx.scipy.sparse as csp
-
-        return csp.csr_matrix(E)
-    return sp.csr_matrix(E)
-
-
-def _frob2(xp: ModuleType, E: Any) -> float:
-    data = E.data if is_sparse(E) else E
-    return float(xp.sum(data * data))
-
-
-# ---------------------------------------------------------------------------------------------
-# the sparse orthogonalization (Deng et al., Algorithm 2, in block form)
-
-
-def _gather_xp(E: Any, buf: Any, n: int) -> Any:
-    """``E @ buf[:n]`` (the library's sparse product reads only the rows ``E`` touches)."""
-    return E @ buf[:n]
-
-
-def _scatter_xp(E: Any, W: Any, buf: Any) -> None:
-    """``buf[:n] += Eᵀ W`` writing only the rows in the support of ``E``."""
-    import cupy  # only CuPyX reaches here
-
-    uid = cupy.unique(E.indices)
-    pos = cupy.searchsorted(uid, E.indices).astype(E.indices.dtype)
-    Es = _csr(cupy, E.data, pos, E.indptr, (E.shape[0], int(uid.shape[0])))
-    buf[uid] += Es.T @ W
-
-
-def _kernels(xp: ModuleType) -> tuple[Any, Any]:
-    """``gather(E, buf, n) = E buf[:n]`` and ``scatter(E, W, buf): buf += Eᵀ W`` for CSR ``E``."""
-    if is_numpy_namespace(xp):
-        from . import _svd_update_numba as nb
-
-        def gather(E: Any, buf: Any, n: int) -> Any:
-            return nb.csr_gather(E.indptr, E.indices, E.data, buf)
-
-        def scatter(E: Any, W: Any, buf: Any) -> None:
-            nb.csr_scatter(E.indptr, E.indices, E.data, np.ascontiguousarray(W), buf)
-
-        return gather, scatter
-    return (select(xp, fallback=_gather_xp, what="gather"),
-            select(xp, fallback=_scatter_xp, what="scatter"))
-
-
-class _Implicit:
-    """``Q = (Eᵀ - Y Ctᵀ) P``, never formed: ``E`` (CSR, ``s × n``) is the sparse part.
-
-    ``Ct = E Y`` (``s × k``), ``EQ = E Q`` (``s × r``), ``loss`` bounds ``‖QᵀQ - I‖``.
-    """
-
-    __slots__ = ("Ct", "E", "EQ", "loss", "pmul")
-
-    def __init__(self, E: Any, Ct: Any, pmul: Any, EQ: Any, loss: float):
-        self.E, self.Ct, self.pmul, self.EQ, self.loss = E, Ct, pmul, EQ, loss
-
-
-def _implicit_orth(xp: ModuleType, Y: _Factor, E: Any, eps: float) -> _Implicit:
-    """Orthonormalize the rows of the sparse ``E`` (``s × n``) against ``Y`` without densifying.
-
-    The columns of ``B = Eᵀ`` minus their projections ``Y C`` (``C = Yᵀ B``) are the residuals.
-    Their Gram matrix is ``BᵀB - CᵀC``; a rank-revealing factorization of it (pivoted Cholesky,
-    or eigen-decomposition on the GPU) gives ``P`` with ``Q = (B - Y C) P`` orthonormal and
-    ``E Q``. No per-column norm is taken as ``sqrt(‖b‖² - ‖c‖²)``: directions below the
-    rounding level of the Gram matrix are dropped as a block, and the loss of orthogonality
-    the others can carry (``u ‖E‖_F² / λ_min``) is reported so that the caller checks it.
-    Cost ``O(nnz(E) k + s² k + s³)``, independent of ``n``.
-    """
-    gather, _ = _kernels(xp)
-    Ct = xp.asarray(gather(E, Y.buf, Y.n))
-    if Y.K is not None:
-        Ct = Ct @ Y.K
-    EEt = (E @ E.T).toarray()
-    G = EEt - Ct @ Ct.T
-    G = 0.5 * (G + G.T)
-    normE2 = float(xp.sum(xp.diagonal(EEt)))
-    thr = _DROP * eps * normE2
-    if is_numpy_namespace(xp):
-        pmul, EQ, inv_lmin = _factor_gram_pstrf(G, thr)
-    else:
-        pmul, EQ, inv_lmin = _factor_gram_eigh(xp, G, thr)
-    loss = eps * normE2 * inv_lmin
-    return _Implicit(E, Ct, pmul, EQ, loss)
-
-
-def _factor_gram_eigh(xp: ModuleType, G: Any, thr: float) -> tuple[Any, Any, float]:
-    """``X ↦ P X`` with ``P = W Λ^{-1/2}``, and ``EQ = W Λ^{1/2}``, over the eigenvalues of
-    ``G`` above ``thr``."""
-    lam, W = xp.linalg.eigh(G)
-    keep = lam > thr
-    lamk, Wk = lam[keep], W[:, keep]
-    root = xp.sqrt(lamk)
-    inv_lmin = 1.0 / float(lamk[0]) if lamk.shape[0] else 0.0
-    P = Wk / root[None, :]
-    return (lambda X: P @ X), Wk * root[None, :], inv_lmin
-
-
-def _factor_gram_pstrf(G: np.ndarray, thr: float) -> tuple[Any, Any, float]:
-    """Rank-revealing (pivoted) Cholesky ``Πᵀ G Π = L Lᵀ`` (LAPACK ``?pstrf``, stops at pivots
-    below ``thr``): ``P = Π_r L₁₁^{-ᵀ}`` makes ``Pᵀ G P = I`` and ``EQ = Π L``; ``P`` is applied
-    by triangular solves, never formed. About 10x cheaper than the eigen-decomposition for a
-    batch of a few hundred rows."""
-    import scipy.linalg as sl
-
-    s = G.shape[0]
-    (pstrf,) = sl.lapack.get_lapack_funcs(("pstrf",), (G,))
-    c, piv, rank, info = pstrf(G, tol=thr, lower=1)
-    if info < 0:  # pragma: no cover - LAPACK argument error
-        raise np.linalg.LinAlgError(f"pivoted Cholesky failed (info={info})")
-    r = int(rank) if info > 0 else s
-    perm = piv[:s] - 1
-    L = np.tril(c)[:, :r]
-    EQ = np.zeros((s, r), dtype=G.dtype)
-    EQ[perm] = L
-    L11 = np.ascontiguousarray(L[:r])
-    if r == 0:
-        return (lambda X: np.zeros((s, X.shape[1]), dtype=G.dtype)), EQ, 0.0
-    # 1/λ_min(L₁₁L₁₁ᵀ) = ‖L₁₁⁻¹‖₂², estimated by the 1-norm (LAPACK trcon, O(r²))
-    (trcon,) = sl.lapack.get_lapack_funcs(("trcon",), (L11,))
-    rcond, _ = trcon(L11, norm="1", uplo="L")
-    inv_norm1 = math.inf if rcond <= 0 else 1.0 / (float(rcond) * float(
-        np.abs(L11).sum(axis=0).max()))
-    inv_lmin = inv_norm1**2
-
-    def pmul(X: np.ndarray) -> np.ndarray:
-        """``P X`` with ``P = Π_r L₁₁^{-ᵀ}``: a triangular solve, ``P`` never formed."""
-        out = np.zeros((s, X.shape[1]), dtype=G.dtype)
-        out[perm[:r]] = sl.solve_triangular(L11, X, lower=True, trans="T", check_finite=False)
-        return out
-
-    return pmul, EQ, inv_lmin
-
-
-def _implicit_apply(xp: ModuleType, Y: _Factor, orth: _Implicit, Gtop: Any, Gbot: Any,
-                    kappa_max: float) -> float:
-    """``Y ← [Y Q] [Gtop; Gbot] = Y (Gtop - C P Gbot) + B P Gbot`` in extended form.
-
-    ``K ← K T`` with ``T = Gtop - C P Gbot``, and ``Y′ += B (P Gbot K⁻¹)``: the small ``s × k``
-    factor is solved first, then scattered through the sparse ``B = Eᵀ`` into the rows it
-    touches (``O(nnz(E) k)``). Returns ``κ(K)`` (a term of the orthogonality-loss estimate).
-    """
-    _, scatter = _kernels(xp)
-    PG = orth.pmul(Gbot)
-    T = Gtop - orth.Ct.T @ PG
-    Knew = T if Y.K is None else Y.K @ T
-    quotient, kappa = _right_divide(xp, Knew, PG, kappa_max)
-    Y.K = Knew
-    if quotient is None:
-        Y.fold()
-    else:
-        PG = quotient
-    scatter(orth.E, PG, Y.buf)
-    return min(kappa, kappa_max)
-
-
-# ---------------------------------------------------------------------------------------------
-# the baselines' explicit bases
-
-
-def _residual_ops(xp: ModuleType, V: Any, E: Any, Ct: Any) -> tuple[Any, Any]:
-    """``X = Eᵀ - V C`` (``n × s``) as two block products, never formed."""
-
-    def mv(p: Any) -> Any:
-        return xp.asarray(E.T @ p) - V @ (Ct.T @ p)
-
-    def rmv(q: Any) -> Any:
-        return xp.asarray(E @ q) - Ct @ (V.T @ q)
-
-    return mv, rmv
-
-
-def _orth_against(xp: ModuleType, V: Any, X: Any) -> Any:
-    """Orthonormal basis of ``(I - V Vᵀ) X`` (projected twice: "twice is enough")."""
-    X = X - V @ (V.T @ X)
-    X = X - V @ (V.T @ X)
-    return xp.linalg.qr(X)[0]
-
-
-def _zha_simon_basis(xp: ModuleType, V: Any, E: Any, Ct: Any) -> Any:
-    """QR of the dense residual ``Eᵀ - V C`` (Zha & Simon 1999). Where the residual is at
-    rounding level its ``Q`` is arbitrary, but the caller weighs ``Q`` by ``(E - Ct Vᵀ) Q``,
-    which is then at rounding level too, so those directions never enter the update."""
-    Et = E.T.toarray() if is_sparse(E) else E.T
-    X = Et - V @ Ct.T
-    return xp.linalg.qr(X)[0]
-
-
-def _gkl_basis(xp: ModuleType, V: Any, E: Any, Ct: Any, l: int, gen: Any, tiny: float) -> Any:
-    """``l`` steps of Golub--Kahan--Lanczos on ``X = (I - V Vᵀ) Eᵀ`` with full reorthogonalization
-    (Vecharynski & Saad 2014): the left Lanczos vectors span ``Q``."""
-    mv, rmv = _residual_ops(xp, V, E, Ct)
-    n, s = V.shape[0], E.shape[0]
-    Q = xp.zeros((n, l), dtype=V.dtype)
-    P = xp.zeros((s, l + 1), dtype=V.dtype)
-    p = gen.standard_normal(s, dtype=V.dtype)
-    P[:, 0] = p / xp.linalg.norm(p)
-    q_prev = xp.zeros(n, dtype=V.dtype)
-    beta = 0.0
-    used = 0
-    for j in range(l):
-        q = mv(P[:, j]) - beta * q_prev
-        q = q - V @ (V.T @ q)
-        q = q - Q[:, :j] @ (Q[:, :j].T @ q)
-        alpha = float(xp.linalg.norm(q))
-        if alpha <= tiny:
-            break
-        q = q / alpha
-        Q[:, j] = q
-        used = j + 1
-        p = rmv(q) - alpha * P[:, j]
-        p = p - P[:, : j + 1] @ (P[:, : j + 1].T @ p)
-        beta = float(xp.linalg.norm(p))
-        if beta <= tiny:
-            break
-        P[:, j + 1] = p / beta
-        q_prev = q
-    return Q[:, :used]
-
-
-def _randomized_basis(xp: ModuleType, V: Any, E: Any, Ct: Any, l: int, t: int,
-                      gen: Any) -> Any:
-    """Randomized range finder of ``X = (I - V Vᵀ) Eᵀ`` with ``t`` power iterations
-    (Yamazaki et al. 2015)."""
-    mv, rmv = _residual_ops(xp, V, E, Ct)
-    Om = gen.standard_normal((E.shape[0], l), dtype=V.dtype)
-    Q = _orth_against(xp, V, mv(Om))
-    for _ in range(t):
-        Q = _orth_against(xp, V, mv(rmv(Q)))
-    return Q
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,20 +78,19 @@ def _randomized_basis(xp: ModuleType, V: Any, E: Any, Ct: Any, l: int, t: int,
 def _initial_svd(A: Any, xp: ModuleType, rank: int, init: str, gen: Any) -> tuple[Any, Any, Any]:
     m, n = A.shape
     if init == "rsvd":
-        from .rsvd import rsvd
+        # the body of projkit.rsvd(A, rank, rng=gen) (A is already validated): its defaults,
+        # with the operand on the shorter side and n_iter/gen resolved as rsvd resolves them
+        from .rsvd import _resolve_n_iter, _rsvd
 
-        res = rsvd(A, rank, rng=gen)
+        op = _Operand(A, xp, np.dtype(A.dtype), adjoint=m < n,
+                      kind="sparse" if is_sparse(A) else "dense")
+        n_iter = _resolve_n_iter("auto", rank, op.shape)
+        res = _rsvd(op, rank, 10, n_iter, "gaussian", device_rng(gen, op.xp))
         return res.U, res.s, res.Vt.T
     if is_sparse(A) and rank < min(m, n) - 1:
-        if is_cupy_namespace(xp):
-            from cupyx.scipy.sparse.linalg import svds
-        else:
-            from scipy.sparse.linalg import svds
-        if is_cupy_namespace(xp):
-            U, s, Vt = svds(A, k=rank)
-        else:  # a seeded ARPACK start vector makes the result reproducible
-            v0 = gen.uniform(-1.0, 1.0, min(m, n)).astype(A.dtype)
-            U, s, Vt = svds(A, k=rank, v0=v0)
+        svds = select(xp, cpu=_svd_update_lapack.svds, gpu=_svd_update_xp.svds_cupy,
+                      what="the sparse truncated SVD")
+        U, s, Vt = svds(A, rank, gen)
         order = xp.argsort(-s)
         return U[:, order], s[order], Vt[order].T
     Ad = A.toarray() if is_sparse(A) else A
@@ -481,8 +109,9 @@ class SVDUpdater:
     Parameters
     ----------
     A : (m, n) array or sparse matrix
-        The initial matrix (NumPy/SciPy sparse, or CuPy/CuPyX sparse). float32 stays float32,
-        integers become float64. It is not stored: only its truncated SVD is.
+        The initial matrix (NumPy/SciPy sparse, or CuPy/CuPyX sparse; a torch tensor is viewed
+        as NumPy/CuPy and the factors come back as tensors). float32 stays float32, integers
+        become float64. It is not stored: only its truncated SVD is.
     rank : int
         ``k``, the number of singular triplets kept (``1 <= k <= min(m, n)``).
     method : {"sparse", "zha-simon", "gkl", "randomized"}, default "sparse"
@@ -569,14 +198,14 @@ class SVDUpdater:
         self._configure(method, subspace, power_iter)
         if init not in _INITS:
             raise ValueError(f"init: expected one of {_INITS}, got {init!r}")
-        A, xp = check_array(A, name="A")
+        A, xp, back = check_input(A, name="A")
         m, n = A.shape
         if m == 0 or n == 0:
             raise ValueError(f"A: expected a non-empty matrix, got shape {tuple(A.shape)}")
         k = check_size(rank, name="rank", upper=min(m, n), upper_name="min(A.shape)")
         self._gen = device_rng(rng, xp)
         U, s, V = _initial_svd(A, xp, k, init, self._gen)
-        self._setup(xp, U, s, V)
+        self._setup(xp, U, s, V, back)
 
     @classmethod
     def from_factors(cls, U: Any, s: Any, Vt: Any, *, method: str = "sparse",
@@ -593,9 +222,9 @@ class SVDUpdater:
         """
         self = cls.__new__(cls)
         self._configure(method, subspace, power_iter)
-        U, xp = check_array(U, name="U", accept_sparse=False)
-        s, _ = check_array(s, name="s", ndim=1, accept_sparse=False, dtype=U.dtype)
-        Vt, _ = check_array(Vt, name="Vt", accept_sparse=False, dtype=U.dtype)
+        U, xp, back = check_input(U, name="U", accept_sparse=False)
+        s, _, _ = check_input(s, name="s", ndim=1, accept_sparse=False, dtype=U.dtype)
+        Vt, _, _ = check_input(Vt, name="Vt", accept_sparse=False, dtype=U.dtype)
         array_namespace(U, s, Vt)
         k = U.shape[1]
         if k == 0 or s.shape[0] != k or Vt.shape[0] != k:
@@ -606,7 +235,7 @@ class SVDUpdater:
         if bool(xp.any(s < 0)):
             raise ValueError("s: expected non-negative singular values")
         self._gen = device_rng(rng, xp)
-        self._setup(xp, U, s, Vt.T)
+        self._setup(xp, U, s, Vt.T, back)
         return self
 
     # -- setup ------------------------------------------------------------------------------
@@ -618,12 +247,14 @@ class SVDUpdater:
         self._l = check_positive_int(subspace, name="subspace")
         self._t = check_positive_int(power_iter, name="power_iter", low=0)
 
-    def _setup(self, xp: ModuleType, U: Any, s: Any, V: Any) -> None:
+    def _setup(self, xp: ModuleType, U: Any, s: Any, V: Any, back: Any) -> None:
         self._xp = xp
+        self._ops = engine_ops(xp)
+        self._back = back  # results go back to the library of the initial input (torch)
         self._dtype = np.dtype(str(U.dtype))
-        self._eps = _eps(self._dtype)
-        self._bound = _bound(self._dtype)
-        self._kmax = _kappa_max(self._dtype)
+        self._eps = eps(self._dtype)
+        self._bound = bound(self._dtype)
+        self._kmax = kappa_max(self._dtype)
         k = U.shape[1]
         self._k = k
         loss = self._eps * k
@@ -651,17 +282,17 @@ class SVDUpdater:
     @property
     def U(self) -> Any:
         """Left singular vectors, ``(m, k)`` (formed on each access: ``O(m k²)``)."""
-        return self._U.dense()
+        return self._back(self._U.dense())
 
     @property
     def s(self) -> Any:
         """Singular values, ``(k,)``, non-increasing."""
-        return self._s.copy()
+        return self._back(self._s.copy())
 
     @property
     def Vt(self) -> Any:
         """Right singular vectors as rows, ``(k, n)`` (formed on each access)."""
-        return self._V.dense().T
+        return self._back(self._V.dense().T)
 
     @property
     def svd(self) -> SVD:
@@ -673,11 +304,11 @@ class SVDUpdater:
 
         ``i`` is an int (gives shape ``(k,)``) or a 1-D integer array (``(len(i), k)``).
         """
-        return self._U.rows(self._check_index(i, self._U.n, "i"))
+        return self._back(self._U.rows(self._check_index(i, self._U.n, "i")))
 
     def col_factor(self, j: Any) -> Any:
         """Row(s) ``j`` of ``V`` (= columns of ``Vt``), without forming ``V``."""
-        return self._V.rows(self._check_index(j, self._V.n, "j"))
+        return self._back(self._V.rows(self._check_index(j, self._V.n, "j")))
 
     def _check_index(self, i: Any, n: int, name: str) -> Any:
         if isinstance(i, numbers.Integral) and not isinstance(i, bool):
@@ -699,7 +330,7 @@ class SVDUpdater:
     # -- updates ----------------------------------------------------------------------------
 
     def _check_update(self, E: Any, name: str) -> Any:
-        E, xp = check_array(E, name=name)
+        E, xp, _ = check_input(E, name=name)
         if np.dtype(str(E.dtype)) != self._dtype:
             E = E.astype(self._dtype)
         if xp.__name__.split(".")[-1] != self._xp.__name__.split(".")[-1]:
@@ -755,7 +386,7 @@ class SVDUpdater:
         """
         xp = self._xp
         if self.method == "sparse":
-            orth = _implicit_orth(xp, Y, _to_csr(xp, E), self._eps)
+            orth = _implicit_orth(xp, self._ops, Y, csr(xp, E), self._eps)
             Y.loss += orth.loss
             return orth, None, orth.Ct, orth.EQ
         V = Y.stored()  # baselines keep K = I
@@ -764,7 +395,7 @@ class SVDUpdater:
         if self.method == "zha-simon" or self._l >= s:
             Q = _zha_simon_basis(xp, V, E, Ct)
         elif self.method == "gkl":
-            tiny = _DROP * self._eps * math.sqrt(_frob2(xp, E))
+            tiny = DROP * self._eps * math.sqrt(_frob2(xp, E))
             Q = _gkl_basis(xp, V, E, Ct, self._l, self._gen, tiny)
         else:
             Q = _randomized_basis(xp, V, E, Ct, self._l, self._t, self._gen)
@@ -782,12 +413,12 @@ class SVDUpdater:
         M[:k, :k] = xp.diag(self._s)
         M[k:, :k] = Ct
         M[k:, k:] = EQ
-        F, T, G, core_loss = _small_svd(xp, M, k, self._eps)
+        F, T, G, core_loss = self._ops.small_svd(M, k, self._eps)
         self._U.loss += core_loss
         self._V.loss += core_loss
         if orth is not None:
             Knew = F[:k] if X.K is None else X.K @ F[:k]
-            quotient, kappa = _right_divide(xp, Knew, F[k:], self._kmax)
+            quotient, kappa = self._ops.right_divide(Knew, F[k:], self._kmax)
             X.K = Knew
             if quotient is None:
                 X.fold()
@@ -795,7 +426,7 @@ class SVDUpdater:
             else:
                 X.append(xp, quotient)
             X.loss += self._eps * (min(kappa, self._kmax) + k)
-            kv = _implicit_apply(xp, Y, orth, G[:k], G[k:], self._kmax)
+            kv = _implicit_apply(self._ops, Y, orth, G[:k], G[k:], self._kmax)
             Y.loss += self._eps * (kv + k)
         else:
             X.rotate(F[:k], extended=False)
@@ -815,13 +446,13 @@ class SVDUpdater:
         Rgt = xp.concatenate([Cet.T, EQ.T], axis=0)  # [VᵀE; QeᵀE]
         M = Lft @ Rgt.T
         M[:k, :k] += xp.diag(self._s)
-        F, T, G, core_loss = _small_svd(xp, M, k, self._eps)
+        F, T, G, core_loss = self._ops.small_svd(M, k, self._eps)
         self._U.loss += core_loss
         self._V.loss += core_loss
         kmax = self._kmax
         for fac, orth, Q, W in ((self._U, od, Qd, F), (self._V, oe, Qe, G)):
             if orth is not None:
-                kap = _implicit_apply(xp, fac, orth, W[:k], W[k:], kmax)
+                kap = _implicit_apply(self._ops, fac, orth, W[:k], W[k:], kmax)
                 fac.loss += self._eps * (kap + k)
             else:
                 Z = fac.stored()

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .._backend.namespace import device_of, is_numpy_namespace
+from .._backend.dispatch import select
+from .._backend.namespace import device_of
 
 __all__ = ["dct_coefficients", "dct_matrix"]
 
@@ -81,6 +82,19 @@ def dct_matrix(n: int, dtype: Any, xp: ModuleType = np, *, like: Any = None) -> 
     return Q
 
 
+def _coefficients_fft(H: Any, xp: ModuleType) -> Any:
+    """``Qᵀ H`` by :func:`scipy.fft.dct` (NumPy only)."""
+    import scipy.fft
+
+    return scipy.fft.dct(H, type=2, axis=-2, norm="ortho")
+
+
+def _coefficients_gemm(H: Any, xp: ModuleType) -> Any:
+    """``Qᵀ H`` as one GEMM with the cached matrix (any namespace)."""
+    Q = dct_matrix(H.shape[-2], H.dtype, xp, like=H)
+    return xp.matmul(Q.T, H)
+
+
 def dct_coefficients(H: Any, xp: ModuleType, *, use_matrix: bool | None = None) -> Any:
     """``Qᵀ H`` along axis -2 of ``H`` (shape (..., n, k)): the DCT-II of every column.
 
@@ -90,10 +104,8 @@ def dct_coefficients(H: Any, xp: ModuleType, *, use_matrix: bool | None = None) 
     the array namespace). ``use_matrix`` forces either path (tests).
     """
     if use_matrix is None:
-        use_matrix = not is_numpy_namespace(xp)
-    if not use_matrix:
-        import scipy.fft
-
-        return scipy.fft.dct(H, type=2, axis=-2, norm="ortho")
-    Q = dct_matrix(H.shape[-2], H.dtype, xp, like=H)
-    return xp.matmul(Q.T, H)
+        transform = select(xp, cpu=_coefficients_fft, fallback=_coefficients_gemm,
+                           what="the DCT")
+    else:
+        transform = _coefficients_gemm if use_matrix else _coefficients_fft
+    return transform(H, xp)

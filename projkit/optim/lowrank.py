@@ -32,61 +32,16 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import check_array, check_rng, device_rng, native
-from .._backend.namespace import is_numpy_namespace, is_torch
+from .._backend import check_input, check_rng, native
+from .._backend.namespace import is_torch
 from ._dct import dct_coefficients, dct_matrix
+from ._lowrank_xp import grass, oja, rsvd_left, seed_from, svd_left
+from ._lowrank_xp import mT as _T
 
 __all__ = ["GradientProjector"]
 
 _METHODS = ("svd", "rsvd", "dct", "online_pca", "sparse_rows")
 _SIDES = ("auto", "left", "right")
-
-
-# ---------------------------------------------------------------------------------------------
-# small array helpers (every body sees H = G or Gᵀ with a batch axis: shape (B, d, k))
-
-
-def _T(xp: ModuleType, X: Any) -> Any:
-    return xp.swapaxes(X, -1, -2)
-
-
-def _qr_pos(xp: ModuleType, X: Any) -> Any:
-    """Orthonormal ``Q`` of each (d × r) block with ``diag(R) ≥ 0`` (so that a small change of
-    ``X`` gives a small change of ``Q``: no sign flips between consecutive Oja steps)."""
-    if X.ndim == 3 and not is_numpy_namespace(xp):
-        return xp.stack([_qr_pos(xp, X[b]) for b in range(X.shape[0])])
-    Q, R = xp.linalg.qr(X)
-    d = xp.diagonal(R, axis1=-2, axis2=-1)
-    sign = xp.where(d < 0, -1.0, 1.0).astype(Q.dtype)
-    return Q * sign[..., None, :]
-
-
-def _svd_left(xp: ModuleType, H: Any, r: int) -> Any:
-    """Top-``r`` left singular vectors of each block (full matrices only when r > min(d, k))."""
-    full = r > min(H.shape[-2], H.shape[-1])
-    if not is_numpy_namespace(xp) and H.ndim == 3:
-        return xp.stack([_svd_left(xp, H[b], r) for b in range(H.shape[0])])
-    U = xp.linalg.svd(H, full_matrices=full)[0]
-    return xp.ascontiguousarray(U[..., :r])
-
-
-def _rsvd_left(xp: ModuleType, H: Any, r: int, oversample: int, n_iter: Any, seed: int) -> Any:
-    if r > min(H.shape[-2], H.shape[-1]):
-        return _svd_left(xp, H, r)
-    from ..factorizations.rsvd import rsvd
-
-    out = []
-    for b in range(H.shape[0]):
-        U = rsvd(H[b], r, oversample=oversample, n_iter=n_iter, rng=seed + b).U
-        out.append(U[:, :r])
-    return xp.stack(out)
-
-
-def _seed(gen: np.random.Generator) -> int:
-    return int(gen.integers(0, 2**62))
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 class GradientProjector:
@@ -271,15 +226,14 @@ class GradientProjector:
         for j, g in enumerate(items):
             if is_torch(g) and str(g.dtype) in ("torch.bfloat16", "torch.float16"):
                 g = g.float()  # NumPy/CuPy have no bfloat16: half precision works in float32
-            a, b = native(g)
-            back = back or b
             nm = f"{name}[{j}]" if batched else name
-            if getattr(a, "ndim", None) == 0:
+            if getattr(g, "ndim", None) == 0:
                 raise ValueError(f"{nm}: expected an array with at least 1 dimension, got a scalar")
-            dt = np.dtype(str(a.dtype)) if hasattr(a, "dtype") else None
-            force = np.float32 if dt is not None and dt == np.float16 else None
-            a, _ = check_array(a, name=nm, ndim=tuple(range(1, 9)), accept_sparse=False,
-                               finite=False, dtype=force)
+            # float16 (NumPy, CuPy or another DLPack library) is projected in float32
+            half = str(getattr(g, "dtype", "")).rsplit(".", 1)[-1] == "float16"
+            a, _, b = check_input(g, name=nm, ndim=tuple(range(1, 9)), accept_sparse=False,
+                                  finite=False, dtype=np.float32 if half else None)
+            back = back or b
             arrs.append(a)
         xp = _namespace(arrs[0])
         shape = tuple(arrs[0].shape)
@@ -369,9 +323,8 @@ class GradientProjector:
             Shaped like the gradient (stacked along a leading axis in the batched form).
         """
         lay = self._require()
-        Rn, back = native(R)
-        a, xp = check_array(Rn, name="R", ndim=(2, 3), accept_sparse=False, finite=False,
-                            dtype=lay["dtype"])
+        a, xp, back = check_input(R, name="R", ndim=(2, 3), accept_sparse=False, finite=False,
+                                  dtype=lay["dtype"])
         r, k = lay["r"], lay["k"]
         want: tuple[int, ...] = (r, k) if lay["side"] == "left" else (k, r)
         if lay["batch"] is not None:
@@ -518,10 +471,9 @@ class GradientProjector:
         old, old_s = self._P, self._scales
         RH = None
         if self.method == "svd":
-            P = _svd_left(xp, H, r)
-            self._P = P
+            self._P = svd_left(xp, H, r)
         elif self.method == "rsvd":
-            self._P = _rsvd_left(xp, H, r, self.oversample, self.n_iter, _seed(self._rng))
+            self._P = rsvd_left(xp, H, r, self.oversample, self.n_iter, seed_from(self._rng))
         elif self.method == "dct":
             D = dct_coefficients(H, xp)
             scores = xp.sum(D * D, axis=-1)
@@ -529,9 +481,9 @@ class GradientProjector:
             self._P = idx
             RH = xp.take_along_axis(D, idx[..., None], axis=-2)
         elif self.method == "online_pca":
-            self._P = _oja(xp, H, r, self.oja_lr, self._P, _seed(self._rng))
+            self._P = oja(xp, H, r, self.oja_lr, self._P, seed_from(self._rng))
         else:
-            self._P, self._scales = _grass(xp, H, r, _seed(self._rng))
+            self._P, self._scales = grass(xp, H, r, seed_from(self._rng))
             RH = self._project_body(xp, H)
         if old is not None:
             self._rot = self._rotation_body(xp, self._P, self._scales, old, old_s,
@@ -600,52 +552,6 @@ class GradientProjector:
             want = tuple(self._squeeze(self._P).shape)
             raise ValueError(f"prev: expected a basis of shape {want}, got {tuple(Pp.shape)}")
         return Pp, Sp
-
-
-# ---------------------------------------------------------------------------------------------
-# method bodies that need more than a line
-
-
-def _oja(xp: ModuleType, H: Any, r: int, lr: float, P: Any, seed: int) -> Any:
-    """One Oja step ``P ← qr(P + η H Hᵀ P / c)``, ``c = ‖Hᵀ P‖_F² / r``; started from
-    ``qr(H Ω)``."""
-    B, d, k = H.shape
-    if P is None:
-        gen = device_rng(seed, xp)
-        Om = gen.standard_normal((B, k, r), dtype=np.float64).astype(H.dtype)
-        P = _qr_pos(xp, xp.matmul(H, Om))
-        if r > min(d, k):  # H Ω has rank ≤ k: fill the rest with a random orthonormal complement
-            P = _qr_pos(xp, P + 1e-3 * gen.standard_normal((B, d, r), dtype=np.float64)
-                        .astype(H.dtype))
-    HtP = xp.matmul(_T(xp, H), P)
-    # scale-free step: c is the mean energy per basis direction (the Rayleigh quotients), so
-    # η is relative to the captured spectrum whatever the gradient's scale or size
-    c = xp.sum(HtP * HtP, axis=(-2, -1)) / r
-    c = xp.where(c > 0, c, 1.0).astype(H.dtype)
-    step = xp.matmul(H, HtP) * (lr / c)[:, None, None]
-    return _qr_pos(xp, P + step)
-
-
-def _grass(xp: ModuleType, H: Any, r: int, seed: int) -> tuple[Any, Any]:
-    """GRASS rows: draw ``r`` with replacement, ``p_i ∝ ‖h_i‖²``, merge duplicates, rescale."""
-    B, d, _ = H.shape
-    w = xp.sum(H * H, axis=-1).astype(xp.float64)
-    tot = xp.sum(w, axis=-1, keepdims=True)
-    p = xp.where(tot > 0, w / xp.where(tot > 0, tot, 1.0), 1.0 / d)
-    u = device_rng(seed, xp).random((B, r))
-    idx_all, sc_all = [], []
-    for b in range(B):
-        cdf = xp.cumsum(p[b])
-        draw = xp.searchsorted(cdf, u[b] * cdf[-1], side="right")
-        draw = xp.minimum(draw, d - 1)
-        counts = xp.bincount(draw, minlength=d).astype(xp.float64)
-        # selected rows first (more draws first, then larger p), then the unused fill slots
-        order = xp.argsort(-(counts + p[b]))[:r]
-        c, pb = counts[order], p[b][order]
-        scale = xp.where(c > 0, xp.sqrt(c / (r * xp.where(pb > 0, pb, 1.0))), 0.0)
-        idx_all.append(order)
-        sc_all.append(scale.astype(H.dtype))
-    return xp.stack(idx_all).astype(xp.int64), xp.stack(sc_all)
 
 
 def _check_finite(xp: ModuleType, a: Any) -> None:

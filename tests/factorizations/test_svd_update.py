@@ -17,6 +17,8 @@ import scipy.sparse as sp
 
 import projkit
 from projkit import SVDUpdater
+from projkit._backend.linalg import sparse_module
+from tests.conftest import to_host
 
 METHODS = ["sparse", "zha-simon", "gkl", "randomized"]
 
@@ -313,6 +315,69 @@ def test_errors():
         SVDUpdater.from_factors(np.ones((4, 2)), np.ones(3), np.ones((2, 5)))
     with pytest.raises(ValueError, match="non-negative"):
         SVDUpdater.from_factors(np.eye(4)[:, :2], np.array([1.0, -1.0]), np.eye(5)[:2])
+
+
+# ---------------------------------------------------------------------------------------------
+# every engine: CuPy (dense) and CuPyX (sparse) data give the CPU's results
+
+
+def _host_orth_err(up):
+    U, V = to_host(up.U), to_host(up.Vt).T
+    k = up.rank
+    return max(np.abs(U.T @ U - np.eye(k)).max(), np.abs(V.T @ V - np.eye(k)).max())
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_device_matches_cpu(xp, method, sparse_input):
+    sparse = sparse_module(xp)  # scipy.sparse or cupyx.scipy.sparse
+    A = sp.random(200, 120, density=0.05, random_state=0, format="csr")
+    U0, s0, Vt0 = SVDUpdater(A[:100], 8, init="exact").svd
+    cpu = SVDUpdater.from_factors(U0, s0, Vt0, method=method, subspace=64)
+    dev = SVDUpdater.from_factors(xp.asarray(U0), xp.asarray(s0), xp.asarray(Vt0),
+                                  method=method, subspace=64)
+    for a in range(100, 200, 25):
+        E = A[a : a + 25]
+        cpu.add_rows(E)
+        dev.add_rows(sparse.csr_matrix(E) if sparse_input else xp.asarray(E.toarray()))
+    C = sp.random(200, 10, density=0.1, random_state=1, format="csr")
+    cpu.add_columns(C)
+    dev.add_columns(sparse.csr_matrix(C) if sparse_input else xp.asarray(C.toarray()))
+    assert isinstance(dev.s, xp.ndarray)
+    np.testing.assert_allclose(to_host(dev.s), cpu.s, rtol=1e-9)
+    np.testing.assert_allclose(to_host(dev.svd.to_dense()), cpu.svd.to_dense(), atol=1e-9)
+    assert _host_orth_err(dev) < 1e-10
+    np.testing.assert_allclose(to_host(dev.row_factor(3)), cpu.row_factor(3), atol=1e-9)
+
+
+def test_device_init_and_lowrank_float32(xp):
+    rng = np.random.default_rng(0)
+    A = (rng.standard_normal((80, 4)) @ rng.standard_normal((4, 60))).astype(np.float32)
+    up = SVDUpdater(xp.asarray(A), 4, init="exact")
+    D, E = rng.standard_normal((80, 1)), rng.standard_normal((60, 1))
+    up.update(xp.asarray(D, dtype=xp.float32), xp.asarray(E, dtype=xp.float32))
+    assert up.s.dtype == xp.float32
+    ref = np.linalg.svd(A + D @ E.T, compute_uv=False)[:4]
+    np.testing.assert_allclose(to_host(up.s), ref, rtol=1e-4)
+
+
+@pytest.mark.gpu
+def test_gpu_rejects_numpy_update():
+    cupy = pytest.importorskip("cupy")
+    up = SVDUpdater(cupy.eye(10)[:, :6], 3, init="exact")
+    with pytest.raises(TypeError, match="library"):
+        up.add_rows(np.ones((1, 6)))
+
+
+def test_init_rsvd_is_the_rsvd_body():
+    # init="rsvd" runs projkit.rsvd's body with rsvd's defaults: the same bits as the public call
+    A = sp.random(90, 140, density=0.1, random_state=3, format="csr")
+    for M in (A, A.toarray(), A.T.tocsr()):
+        up = SVDUpdater(M, 6, rng=np.random.default_rng(5))
+        ref = projkit.rsvd(M, 6, rng=np.random.default_rng(5))
+        np.testing.assert_array_equal(up.U, ref.U)
+        np.testing.assert_array_equal(up.s, ref.s)
+        np.testing.assert_array_equal(up.Vt, ref.Vt)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ rotations, state round trips, shapes and errors."""
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from projkit.optim import GradientProjector
 from projkit.optim._dct import dct_coefficients, dct_matrix
+from projkit.testing import check_adjoint
 from tests.conftest import to_host, tol
 
 ORTHO = ["svd", "rsvd", "dct", "online_pca"]
@@ -390,6 +392,121 @@ def test_torch_tensors_in_and_out(method):
 
 
 # ---------------------------------------------------------------------------------------------
+# every engine: results stay in the input's library and agree with NumPy; the dot test
+
+
+def _grad(m=48, n=64, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    G = (rng.standard_normal((m, 6)) * [8, 6, 4, 3, 2, 1]) @ rng.standard_normal((6, n))
+    return (G + 0.05 * rng.standard_normal((m, n))).astype(dtype)
+
+
+@pytest.mark.parametrize("method", ALL)
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_stays_on_device_and_matches_numpy(xp, method, side):
+    Gh = _grad()
+    G = xp.asarray(Gh)
+    p = GradientProjector(4, method=method, side=side, rng=0)
+    R = p.project(G, 0)
+    assert isinstance(R, xp.ndarray) and R.dtype == xp.float32
+    F = p.project_back(R)
+    assert isinstance(F, xp.ndarray) and F.shape == G.shape
+    q = GradientProjector(4, method=method, side=side, rng=0)
+    Fh = q.project_back(q.project(Gh, 0))
+    if method in ("svd", "dct"):  # deterministic: the same projection up to float32 rounding
+        np.testing.assert_allclose(to_host(F), Fh, rtol=1e-3, atol=1e-3 * np.abs(Gh).max())
+    P = to_host(p.basis_matrix())
+    if method != "sparse_rows":
+        np.testing.assert_allclose(P.T @ P, np.eye(4), atol=1e-4)
+    # identities on the device: idempotent projection for the orthonormal methods
+    if method not in ("sparse_rows", "online_pca"):
+        F2 = p.project_back(p.project(F, 1))
+        np.testing.assert_allclose(to_host(F2), to_host(F), atol=1e-3 * np.abs(Gh).max())
+
+
+def test_dct_matrix_on_device(xp):
+    Q = dct_matrix(256, np.float32, xp)
+    assert isinstance(Q, xp.ndarray)
+    np.testing.assert_allclose(to_host(Q.T @ Q), np.eye(256), atol=2e-5)
+    x = np.random.default_rng(0).standard_normal((2, 256, 5)).astype(np.float32)
+    np.testing.assert_allclose(to_host(dct_coefficients(xp.asarray(x), xp)),
+                               dct_coefficients(x, np), atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_batched_and_state_on_device(xp, method):
+    layers = [xp.asarray(_grad(seed=s)) for s in range(3)]
+    p = GradientProjector(4, method=method, update_gap=2, rng=1)
+    R = p.project(layers, 0)
+    assert R.shape == (3, 4, 64) and isinstance(R, xp.ndarray)
+    st = p.state_dict()
+    q = GradientProjector(4, method=method, rng=None)
+    q.load_state_dict(st)
+    for t in (1, 2, 3):
+        np.testing.assert_array_equal(to_host(p.project(layers, t)),
+                                      to_host(q.project(layers, t)))
+    if p._rot is not None:
+        assert p.rotation().shape == (3, 4, 4)
+
+
+@pytest.mark.parametrize("n_iter", [2, "auto"])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_rsvd_refresh_is_the_rsvd_body(n_iter, side):
+    # each layer runs projkit.rsvd's body (seed + b): the same bits as the public call
+    import projkit
+
+    layers = [_grad(20, 30, seed=s, dtype=np.float64) for s in range(2)]
+    p = GradientProjector(4, method="rsvd", side=side, oversample=3, n_iter=n_iter, rng=7)
+    p.project(layers, 0)
+    seed = int(np.random.default_rng(7).integers(0, 2**62))  # the projector's first draw
+    for b, G in enumerate(layers):
+        H = G if side == "left" else G.T
+        U = projkit.rsvd(H, 4, oversample=3, n_iter=n_iter, rng=seed + b).U
+        np.testing.assert_array_equal(p.basis[b], U)
+
+
+class _ProjectOperator:
+    """``G ↦ project(G)`` between two refreshes of a fixed basis, as a matrix on ``vec(G)``
+    (``G`` a stack of layers when ``batched``). Its adjoint is ``R ↦ project_back(R)`` at scale 1:
+    ``Pᵀ·`` against ``P·`` (left) or ``·P`` against ``·Pᵀ`` (right), orthonormal ``P`` or not."""
+
+    def __init__(self, proj, shape_g, shape_r, *, batched):
+        self.proj, self.shape_g, self.shape_r, self.batched = proj, shape_g, shape_r, batched
+        self.shape = (math.prod(shape_r), math.prod(shape_g))
+
+    def __matmul__(self, X):
+        cols = []
+        for j in range(X.shape[1]):
+            G = X[:, j].reshape(self.shape_g)
+            cols.append(self.proj.project(list(G) if self.batched else G, 1).reshape(-1))
+            assert not self.proj.refreshed
+        return _stack_columns(cols)
+
+    def adjoint(self, Y):
+        return _stack_columns([self.proj.project_back(Y[:, j].reshape(self.shape_r)).reshape(-1)
+                               for j in range(Y.shape[1])])
+
+
+def _stack_columns(cols):
+    from projkit._backend import array_namespace
+
+    return array_namespace(cols[0]).stack(cols, axis=1)
+
+
+@pytest.mark.parametrize("method", ["svd", "rsvd", "dct", "sparse_rows"])
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("batched", [False, True])
+def test_project_back_is_the_adjoint_of_project(xp, dtype, method, side, batched):
+    # online_pca is left out: it moves its basis on every call, so project is not one map
+    G = xp.asarray(_grad(12, 15, dtype=dtype))
+    p = GradientProjector(4, method=method, side=side, update_gap=100, rng=3)
+    R = p.project([G, 2 * G] if batched else G, 0)
+    shape_g = (2, 12, 15) if batched else (12, 15)
+    op = _ProjectOperator(p, shape_g, tuple(R.shape), batched=batched)
+    check_adjoint(op, adjoint=op.adjoint, xp=xp, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------
 # torch optimizer hook and ProjectedAdam
 
 
@@ -481,3 +598,42 @@ def test_hook_passes_vectors_through_and_carries_moments():
     assert hook.nbytes() > 0
     with pytest.raises(ValueError, match="not one of"):
         hook.projector(torch.nn.Parameter(torch.zeros(2, 2)))
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA torch tensors (need a GPU and torch)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("method", ALL)
+def test_torch_cuda_tensors_stay_on_device(method):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch without CUDA")
+    G = torch.from_numpy(_grad()).cuda()
+    p = GradientProjector(4, method=method, rng=0)
+    R = p.project(G, 0)
+    assert isinstance(R, torch.Tensor) and R.is_cuda
+    F = p.project_back(R)
+    assert F.is_cuda and F.shape == G.shape
+    assert p.basis.is_cuda
+
+
+@pytest.mark.gpu
+def test_projected_adam_on_cuda():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch without CUDA")
+    from projkit.interop.torch import ProjectedAdam
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(32, 16).cuda()
+    opt = ProjectedAdam(lin.parameters(), lr=1e-2, rank=4, method="dct", update_gap=2,
+                        rotate_moments=True)
+    X = torch.randn(64, 32, device="cuda")
+    for _ in range(5):
+        opt.zero_grad()
+        lin(X).square().mean().backward()
+        opt.step()
+    assert opt.state[lin.weight]["exp_avg"].is_cuda
+    assert tuple(opt.state[lin.weight]["exp_avg"].shape) == (16, 4)
