@@ -1,4 +1,4 @@
-"""Numba kernel of the coordinated sketches: squared row norms of a CSR matrix, O(nnz)."""
+"""The Numba engine of the coordinated sketches: squared row norms of a CSR matrix, O(nnz)."""
 
 import numba as nb
 import numpy as np
@@ -16,3 +16,8 @@ def csr_row_sq_norms(indptr, data):  # pragma: no cover - compiled
             acc += v * v
         out[i] = acc
     return out
+
+
+def row_sq_norms_csr(A, xp=np):
+    """The Numba engine's squared row norms of a SciPy CSR matrix (``xp`` is NumPy)."""
+    return csr_row_sq_norms(A.indptr, A.data)

@@ -16,7 +16,7 @@ from typing import Any
 
 from .._backend.namespace import array_namespace, native
 from .._backend.random import draw_key
-from .._backend.validation import check_array, check_size
+from .._backend.validation import check_input, check_size
 
 __all__ = ["Sketch", "approx_matmul", "merge_sketches", "register", "sketch"]
 
@@ -89,14 +89,15 @@ class Sketch:
 
 @dataclass(frozen=True)
 class _Method:
-    sketch: Callable[..., Sketch]  # (A, size, key, xp, **options) -> Sketch
+    sketch: Callable[..., Sketch]  # (A, size, key, xp, **options) -> Sketch, unchecked body
     matmul: Callable[[Sketch, Sketch], Any]
     merge: Callable[[Sequence[Sketch]], Sketch]
-    linear: bool
+    linear: bool  # S @ A with S of ``size`` rows (size ≤ n_total); else a row sample
 
 
 _METHODS: dict[str, _Method] = {}
-# modules that register methods, imported on first use (keeps ``import projkit`` light)
+# modules that register methods, imported on first use (keeps ``import projkit`` light); each
+# must exist and register at import: a missing one is an ImportError, not a missing method
 _PROVIDERS = ("projkit.sketching.linear", "projkit.sketching.coordinated",
               "projkit.sketching.linf")
 
@@ -109,11 +110,7 @@ def register(name: str, *, sketch: Callable[..., Sketch], matmul: Callable[[Sket
 
 def _methods() -> dict[str, _Method]:
     for mod in _PROVIDERS:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:  # a provider not written yet
-            if exc.name != mod:
-                raise
+        importlib.import_module(mod)
     return _METHODS
 
 
@@ -162,11 +159,10 @@ def sketch(A: Any, size: int, *, method: str = "gaussian", rng: Any = None,
     >>> bool(np.allclose(projkit.approx_matmul(sk, sk), A.T @ A, rtol=0.3, atol=150))
     True
     """
-    A, back = native(A)
-    A, xp = check_array(A, name="A")
+    A, xp, back = check_input(A, name="A")
     n = A.shape[0]
     spec = _get_method(method)
-    if method not in ("coordinated", "threshold"):
+    if spec.linear:  # the sampling methods check size against their own options
         n_total = options.get("n_total")
         upper = n_total if isinstance(n_total, int) and n_total >= n else n
         size = check_size(size, upper=upper, upper_name="the rows of A")

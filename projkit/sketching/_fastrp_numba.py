@@ -1,4 +1,7 @@
-"""Numba kernels of FastRP: one fused pass per propagation step.
+"""The Numba engine of FastRP (SciPy data): one fused pass per propagation step.
+
+:func:`propagate` is the engine's entry point (what :mod:`projkit.sketching.fastrp` selects
+for SciPy input); the compiled kernels below it do the work.
 
 Each kernel computes, for every node ``i`` in parallel, the new row
 ``cur[i] = rowscale[i] * sum_j S[i, j] * prev[j]`` straight into ``cur`` (no temporary) and in
@@ -13,8 +16,30 @@ Graph weights, ``prev`` and ``cur`` share one float dtype; indices may be int32 
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import Any
+
 import numba as nb
 import numpy as np
+
+
+def propagate(S: Any, V: Any, rowscale: np.ndarray, xp: ModuleType, alphas: tuple[float, ...],
+              self_influence: float, normalize: bool, dtype: np.dtype) -> np.ndarray:
+    """``E = Σ αᵢ nrm(Aⁱ V) + σ nrm(V)`` for SciPy CSR ``S`` and ``V`` (``xp`` is NumPy)."""
+    n, dim = V.shape
+    acc = np.zeros((n, dim), dtype=dtype)
+    cur = np.empty((n, dim), dtype=dtype)
+    if self_influence != 0.0:
+        add_rows_sparse(V.indptr, V.indices, V.data, acc, self_influence, normalize)
+    propagate_sparse(S.indptr, S.indices, S.data, rowscale, V.indptr, V.indices, V.data,
+                     cur, acc, alphas[0], normalize)
+    if len(alphas) > 1:
+        prev = np.empty((n, dim), dtype=dtype)
+        for alpha in alphas[1:]:
+            prev, cur = cur, prev
+            propagate_dense(S.indptr, S.indices, S.data, rowscale, prev, cur, acc, alpha,
+                            normalize)
+    return acc
 
 
 @nb.njit(cache=True, inline="always")

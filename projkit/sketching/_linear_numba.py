@@ -1,16 +1,24 @@
-"""Numba kernels of the linear sketches: S is generated from the hash inside the loops.
+"""The Numba engine of the linear sketches (NumPy/SciPy data): S is generated from the hash
+inside the loops.
 
-Method codes for the sparse families (one compiled kernel serves all three):
+:func:`apply`, :func:`apply_adjoint` and :func:`tosparse` are the engine's entry points (what
+:mod:`projkit.sketching.linear` selects for NumPy input); the compiled kernels below them do
+the work. Method codes for the sparse families (one compiled kernel serves all three):
 0 = CountSketch, 1 = sparse sign (s non-zeros per column), 2 = very sparse (Li et al.).
 Every kernel takes the keys as uint64, sizes as int64 and parameters as float64, so each is
-compiled once per array dtype and cached on disk.
+compiled once per array dtype (on first use, nothing at import) and cached on disk.
 """
 
 from __future__ import annotations
 
+import math
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
 import numba as nb
 import numpy as np
 
+from .._backend import linalg
 from .._backend._random_numba import (
     gaussian_nb,
     hash_entry_nb,
@@ -18,8 +26,122 @@ from .._backend._random_numba import (
     sign_nb,
     uniform_nb,
 )
+from .._backend.namespace import is_sparse
+from ._linear_xp import BLOCK_COLS, srht_parts
+
+if TYPE_CHECKING:
+    from .linear import _Params
 
 COUNTSKETCH, SPARSE_SIGN, VERY_SPARSE = 0, 1, 2
+_SRHT_BAND = 256  # columns of a fairly dense sparse input densified at a time by the SRHT
+
+
+# ---------------------------------------------------------------------------------------------
+# the engine: S @ X, Sᵀ @ Y and S as CSR for NumPy/SciPy data (``xp`` is NumPy)
+
+
+def apply(p: _Params, X: Any, xp: ModuleType = np) -> Any:
+    """S @ X for validated X (n × k, dense or CSR); result dense size × k."""
+    dtype = X.dtype
+    sparse = is_sparse(X)
+    if p.sparse:
+        args = (*p.sparse_args(), np.int64(p.offset), np.int64(p.n))
+        starts = np.zeros(p.size + 1, dtype=np.int64)
+        bucket_counts(*args, starts)
+        src = np.empty(int(starts[-1]), dtype=np.int32 if p.n < 2**31 else np.int64)
+        vals = np.empty(int(starts[-1]), dtype=dtype)
+        bucket_fill(*args, starts, src, vals)
+        out = np.empty((p.size, X.shape[1]), dtype=dtype)
+        if sparse:
+            X = X.tocsr() if X.format != "csr" else X
+            bucket_apply_csr(starts, src, vals, X.indptr, X.indices, X.data, out)
+        else:
+            bucket_apply_dense(starts, src, vals, np.ascontiguousarray(X), out)
+        return out
+    if sparse and (p.method == "gaussian" or
+                   X.nnz * p.size <= 2 * p.npad * X.shape[1] * max(1, p.npad.bit_length())):
+        # generate each column of S once per row of A: O(nnz·size), A never densified
+        return _dense_columns_csr(p, X, dtype)
+    if p.method == "gaussian":
+        out = np.zeros((p.size, X.shape[1]), dtype=dtype)
+        k = np.uint64(p.subkey("gaussian"))
+        scale = 1.0 / math.sqrt(p.size)
+        blk = np.empty((p.size, min(BLOCK_COLS, p.n)), dtype=dtype)
+        for c0 in range(0, p.n, BLOCK_COLS):
+            c1 = min(p.n, c0 + BLOCK_COLS)
+            Sb = blk[:, : c1 - c0]
+            gaussian_block(k, np.int64(c0 + p.offset), np.float64(scale), Sb)
+            out += Sb @ X[c0:c1]
+        return out
+    # srht
+    signs, sel = srht_parts(p, np)
+    out = np.empty((p.size, X.shape[1]), dtype=dtype)
+    args = (signs.astype(dtype), np.int64(p.offset), np.int64(p.npad), sel,
+            dtype.type(1.0 / math.sqrt(p.size)))
+    if not sparse:
+        srht_forward(np.ascontiguousarray(X), *args, out)
+        return out
+    # a sparse input dense enough that the O(n' d log n') transform is cheaper: densify
+    # one band of columns at a time (the transform mixes all rows)
+    Xc = X.tocsc()
+    for c0 in range(0, X.shape[1], _SRHT_BAND):
+        c1 = min(X.shape[1], c0 + _SRHT_BAND)
+        band = np.empty((p.size, c1 - c0), dtype=dtype)
+        srht_forward(Xc[:, c0:c1].toarray(), *args, band)
+        out[:, c0:c1] = band
+    return out
+
+
+def _dense_columns_csr(p: _Params, X: Any, dtype: Any) -> Any:
+    """Gaussian / SRHT sketch of a CSR matrix without densifying it."""
+    X = X.tocsr() if X.format != "csr" else X
+    scale = 1.0 / math.sqrt(p.size)
+    if p.method == "gaussian":
+        code, key = 0, p.subkey("gaussian")
+        sel = np.zeros(1, dtype=np.int64)
+        signs = np.ones(1, dtype=dtype)
+    else:
+        code, key = 1, 0
+        signs, sel = srht_parts(p, np)
+        signs = signs.astype(dtype)
+    outT = np.empty((X.shape[1], p.size), dtype=dtype)
+    nchunk = max(1, min(nb.get_num_threads(), p.size // 16))
+    dense_columns_csr(np.int64(code), np.uint64(key), sel, signs, np.float64(scale),
+                      np.int64(p.offset), X.indptr, X.indices, X.data, outT, np.int64(nchunk))
+    return np.ascontiguousarray(outT.T)
+
+
+def apply_adjoint(p: _Params, Y: Any, xp: ModuleType = np) -> Any:
+    """Sᵀ @ Y for validated dense Y (size × k)."""
+    dtype = Y.dtype
+    out = np.empty((p.n, Y.shape[1]), dtype=dtype)
+    Yc = np.ascontiguousarray(Y)
+    if p.sparse:
+        sparse_apply_t(*p.sparse_args(), np.int64(p.offset), Yc, out)
+        return out
+    if p.method == "gaussian":
+        k = np.uint64(p.subkey("gaussian"))
+        blk = np.empty((p.size, min(BLOCK_COLS, p.n)), dtype=dtype)
+        for c0 in range(0, p.n, BLOCK_COLS):
+            c1 = min(p.n, c0 + BLOCK_COLS)
+            Sb = blk[:, : c1 - c0]
+            gaussian_block(k, np.int64(c0 + p.offset), np.float64(1.0 / math.sqrt(p.size)), Sb)
+            out[c0:c1] = Sb.T @ Yc
+        return out
+    signs, sel = srht_parts(p, np)
+    srht_adjoint(Yc, signs.astype(dtype), np.int64(p.offset), np.int64(p.n), np.int64(p.npad),
+                 sel, dtype.type(1.0 / math.sqrt(p.size)), out)
+    return out
+
+
+def tosparse(p: _Params, dtype: Any, xp: ModuleType = np) -> Any:
+    """A sparse-family S as a SciPy CSR matrix (its non-zeros generated column by column)."""
+    rows, cols, vals = sparse_coo(*p.sparse_args(), np.int64(p.offset), np.int64(p.n))
+    return linalg.csr(np, (vals.astype(dtype), (rows, cols)), shape=(p.size, p.n))
+
+
+# ---------------------------------------------------------------------------------------------
+# compiled kernels
 
 
 @nb.njit(cache=True)

@@ -38,9 +38,12 @@ from typing import Any
 
 import numpy as np
 
+from .._backend import linalg
 from .._backend import random as prand
-from .._backend.namespace import is_numpy_namespace, is_sparse
+from .._backend.dispatch import select
+from .._backend.namespace import is_sparse
 from .._backend.validation import check_positive_int
+from . import _coordinated_numba, _coordinated_xp
 from ._core import Sketch, register
 
 __all__ = ["row_hash"]
@@ -57,11 +60,9 @@ def row_hash(key: int, rows: Any, xp: ModuleType = np) -> Any:
 def _row_weights(A: Any, xp: ModuleType) -> Any:
     """Squared row norms ``‖a_i‖²`` in float64 (CSR: O(nnz) Numba kernel on the CPU)."""
     if is_sparse(A):
-        if is_numpy_namespace(xp):
-            from ._coordinated_numba import csr_row_sq_norms
-
-            return csr_row_sq_norms(A.indptr, A.data)
-        return xp.asarray(A.multiply(A).sum(axis=1)).ravel().astype(xp.float64)
+        return select(xp, cpu=_coordinated_numba.row_sq_norms_csr,
+                      gpu=_coordinated_xp.row_sq_norms_csr,
+                      fallback=_coordinated_xp.row_sq_norms_csr, what="row norms")(A, xp)
     Af = A.astype(xp.float64) if A.dtype != xp.float64 else A
     return xp.sum(Af * Af, axis=1)
 
@@ -175,13 +176,7 @@ def _sampling_matmul(sa: Sketch, sb: Sketch) -> Any:
 
 def _vstack(mats: Sequence[Any]) -> Any:
     if is_sparse(mats[0]):
-        if is_numpy_namespace(_ns(mats[0])):
-            import scipy.sparse as sp
-
-            return sp.vstack(list(mats), format="csr")
-        import cupyx.scipy.sparse as csp
-
-        return csp.vstack(list(mats), format="csr")
+        return linalg.sparse_module(_ns(mats[0])).vstack(list(mats), format="csr")
     return _ns(mats[0]).concatenate(list(mats), axis=0)
 
 

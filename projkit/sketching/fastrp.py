@@ -7,8 +7,9 @@ weights. It needs ``k`` sparse-times-dense products and nothing else: no random 
 
 The function :func:`fastrp` computes the embedding; :class:`FastRP` wraps it as a
 scikit-learn style transformer. On NumPy/SciPy input the propagation runs in fused parallel
-Numba kernels (one pass per power: SpMM, row normalization and weighted sum together); on CuPy
-input it runs as cuSPARSE SpMM through :mod:`cupyx.scipy.sparse`, on the device.
+Numba kernels (one pass per power: SpMM, row normalization and weighted sum together,
+:mod:`._fastrp_numba`); on CuPy input it runs as cuSPARSE SpMM through
+:mod:`cupyx.scipy.sparse`, on the device (:mod:`._fastrp_xp`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from .._backend.namespace import is_cupy, is_sparse, native
+from .._backend import linalg
+from .._backend.dispatch import select
+from .._backend.estimator import ParamsMixin
+from .._backend.namespace import is_cupy, is_sparse, is_torch
 from .._backend.random import draw_key, hash_row
-from .._backend.validation import check_array, check_positive_int
+from .._backend.validation import check_array, check_input, check_positive_int
+from . import _fastrp_numba, _fastrp_xp
+from . import linear as _linear
 
 __all__ = ["FastRP", "fastrp"]
 
@@ -170,7 +175,7 @@ def fastrp(
     return back(_fastrp(S, F, dim, key, xp=xp, **opts))
 
 
-class FastRP:
+class FastRP(ParamsMixin):
     """FastRP node embeddings as a scikit-learn style transformer.
 
     ``FastRP(dim, ...).fit(graph)`` stores the embedding in ``embedding_``; ``fit_transform``
@@ -197,9 +202,6 @@ class FastRP:
     (5, 16)
     """
 
-    _PARAMS = ("dim", "weights", "beta", "self_influence", "feature_ratio", "transition",
-               "normalize", "density", "dtype", "rng")
-
     def __init__(
         self,
         dim: int = 128,
@@ -225,20 +227,6 @@ class FastRP:
         self.dtype = dtype
         self.rng = rng
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor parameters (scikit-learn's estimator protocol)."""
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params: Any) -> FastRP:
-        """Set constructor parameters; unknown names raise ``ValueError``."""
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise ValueError(
-                    f"set_params: unknown parameter {name!r}; expected one of {self._PARAMS}"
-                )
-            setattr(self, name, value)
-        return self
-
     def fit(self, graph: Any, y: Any = None, *, features: Any = None) -> FastRP:
         """Embed ``graph`` (and its node ``features``); ``y`` is ignored. Returns self."""
         self.embedding_ = fastrp(graph, features=features, **self.get_params())
@@ -249,19 +237,6 @@ class FastRP:
         """``fit(graph, features=features).embedding_``."""
         return self.fit(graph, y, features=features).embedding_
 
-    def __repr__(self) -> str:
-        defaults = FastRP().get_params()
-        args = [f"{k}={v!r}" for k, v in self.get_params().items()
-                if k == "dim" or not _same(v, defaults[k])]
-        return f"FastRP({', '.join(args)})"
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:
-        return a is b
-
 
 # ---------------------------------------------------------------------------------------------
 # validation
@@ -269,31 +244,26 @@ def _same(a: Any, b: Any) -> bool:
 
 def _check_graph(graph: Any) -> tuple[Any, ModuleType, Any]:
     """The adjacency as CSR (SciPy or CuPyX), its namespace and the back-conversion."""
-    back = _identity
     if type(graph).__module__.startswith("networkx"):
         import networkx as nx
 
-        S = nx.to_scipy_sparse_array(graph, weight="weight", dtype=np.float64, format="csr")
-        S, xp = check_array(S, name="graph")
-    else:
-        if not (is_sparse(graph) or is_cupy(graph) or isinstance(graph, np.ndarray)):
-            if hasattr(graph, "__array_namespace__") or type(graph).__module__.startswith(
-                "torch"
-            ):
-                graph, back = native(graph)
+        graph = nx.to_scipy_sparse_array(graph, weight="weight", dtype=np.float64, format="csr")
+    if _is_array(graph):
+        S, xp, back = check_input(graph, name="graph")
+    else:  # nested lists and other array-likes: read as NumPy
         S, xp = check_array(graph, name="graph")
+        back = _identity
     if S.shape[0] != S.shape[1]:
         raise ValueError(f"graph: expected a square adjacency matrix, got shape {S.shape}")
     if S.shape[0] == 0:
         raise ValueError("graph: expected at least one node, got an empty adjacency matrix")
-    if not is_sparse(S):
-        if is_cupy(S):
-            import cupyx.scipy.sparse as csp
+    return linalg.csr(xp, S), xp, back
 
-            S = csp.csr_matrix(S)
-        else:
-            S = sp.csr_matrix(np.asarray(S))
-    return S, xp, back
+
+def _is_array(x: Any) -> bool:
+    """An array object of some library (not an array-like such as a nested list)."""
+    return (isinstance(x, np.ndarray) or is_sparse(x) or is_cupy(x) or is_torch(x)
+            or hasattr(x, "__array_namespace__"))
 
 
 def _identity(y: Any) -> Any:
@@ -379,13 +349,11 @@ def _projection(n: int, size: int, density: float, key: int, dtype: np.dtype,
                 xp: ModuleType = np) -> Any:
     """``R = S_R^T``: the ``n x size`` very sparse random projection as CSR on ``xp``'s device
     (SciPy or CuPyX), generated from the hash of ``key`` and never formed densely."""
-    from .linear import sketch_operator
-
     # S_R is size x n with size <= n_total; when size > n (tiny graphs, few features), take the
     # first n columns of a size x size operator: still i.i.d. very sparse columns.
     extra = {"n_total": size} if size > n else {}
-    S_R = sketch_operator(n, size, method="sparse", density=density, rng=key, dtype=dtype,
-                          xp=xp, **extra)
+    S_R = _linear._operator(n, size, "sparse", key, dtype=dtype, xp=xp, density=density,
+                            **extra)
     return S_R.tosparse().T.tocsr()
 
 
@@ -398,7 +366,7 @@ def _initial_vectors(F: Any, n: int, dim: int, key: int, deg: Any, *, xp: Module
                      beta: float, feature_ratio: float, density: float,
                      dtype: np.dtype) -> Any:
     """``V = [L R_base, F P]`` (n x dim, CSR on the input's device)."""
-    smod = _sparse_module(xp)
+    smod = linalg.sparse_module(xp)
     prop = 0 if F is None else min(dim, max(1, round(feature_ratio * dim)))
     base = dim - prop
     blocks = []
@@ -407,7 +375,7 @@ def _initial_vectors(F: Any, n: int, dim: int, key: int, deg: Any, *, xp: Module
         nz = deg > 0
         L[nz] = deg[nz] ** beta
         R = _projection(n, base, density, key, dtype, xp)
-        blocks.append(_scale_rows(R, L, xp))
+        blocks.append(_fastrp_xp.scale_rows(R, L, xp))
     if prop:
         f = F.shape[1]
         P = _projection(f, prop, min(1.0, 1.0 / math.sqrt(f)), _feature_key(key), dtype, xp)
@@ -419,23 +387,6 @@ def _initial_vectors(F: Any, n: int, dim: int, key: int, deg: Any, *, xp: Module
     if len(blocks) == 1:
         return smod.csr_matrix(blocks[0], dtype=dtype)
     return smod.csr_matrix(smod.hstack(blocks), dtype=dtype)
-
-
-def _scale_rows(M: Any, scale: Any, xp: ModuleType) -> Any:
-    """``diag(scale) @ M`` for CSR ``M`` (a new matrix; SciPy and CuPyX alike)."""
-    M = M.tocsr().copy()
-    # the row of every stored entry (searchsorted: the same on NumPy and CuPy)
-    rows = xp.searchsorted(M.indptr, xp.arange(M.nnz), side="right") - 1
-    M.data *= scale[rows].astype(M.dtype)
-    return M
-
-
-def _sparse_module(xp: ModuleType) -> ModuleType:
-    if xp.__name__ in ("cupy", "array_api_compat.cupy"):
-        import cupyx.scipy.sparse as csp
-
-        return csp
-    return sp
 
 
 def _fastrp(S: Any, F: Any, dim: int, key: int, *, xp: ModuleType, alphas: tuple[float, ...],
@@ -452,52 +403,6 @@ def _fastrp(S: Any, F: Any, dim: int, key: int, *, xp: ModuleType, alphas: tuple
         rowscale = xp.zeros_like(deg)
         nz = deg > 0
         rowscale[nz] = 1.0 / deg[nz]
-    if is_cupy(S):
-        return _propagate_xp(S, V, rowscale, xp, alphas, self_influence, normalize, dtype)
-    return _propagate_numba(S, V, rowscale, alphas, self_influence, normalize, dtype)
-
-
-def _propagate_numba(S: sp.csr_matrix, V: sp.csr_matrix, rowscale: np.ndarray,
-                     alphas: tuple[float, ...], self_influence: float, normalize: bool,
-                     dtype: np.dtype) -> np.ndarray:
-    from . import _fastrp_numba as k
-
-    n, dim = V.shape
-    acc = np.zeros((n, dim), dtype=dtype)
-    cur = np.empty((n, dim), dtype=dtype)
-    if self_influence != 0.0:
-        k.add_rows_sparse(V.indptr, V.indices, V.data, acc, self_influence, normalize)
-    k.propagate_sparse(S.indptr, S.indices, S.data, rowscale, V.indptr, V.indices, V.data,
-                       cur, acc, alphas[0], normalize)
-    if len(alphas) > 1:
-        prev = np.empty((n, dim), dtype=dtype)
-        for alpha in alphas[1:]:
-            prev, cur = cur, prev
-            k.propagate_dense(S.indptr, S.indices, S.data, rowscale, prev, cur, acc, alpha,
-                              normalize)
-    return acc
-
-
-def _row_normalized(N: Any, xp: ModuleType) -> Any:
-    norms = xp.sqrt(xp.sum(N * N, axis=1, dtype=xp.float64))
-    inv = xp.zeros_like(norms)
-    nz = norms > 0
-    inv[nz] = 1.0 / norms[nz]
-    return N * inv.astype(N.dtype)[:, None]
-
-
-def _propagate_xp(S: Any, V: Any, rowscale: Any, xp: ModuleType, alphas: tuple[float, ...],
-                  self_influence: float, normalize: bool, dtype: np.dtype) -> Any:
-    """The same arithmetic with sparse-matrix products (cuSPARSE on CuPy, SciPy on NumPy)."""
-    A = _scale_rows(S, rowscale, xp)
-    nrm = (lambda X: _row_normalized(X, xp)) if normalize else (lambda X: X)
-    acc = xp.zeros(V.shape, dtype=dtype)
-    if self_influence != 0.0:
-        acc += dtype.type(self_influence) * nrm(V.toarray())
-    N = (A @ V).toarray()
-    for i, alpha in enumerate(alphas):
-        if i:
-            N = A @ N
-        if alpha != 0.0:
-            acc += dtype.type(alpha) * nrm(N)
-    return acc
+    propagate = select(xp, cpu=_fastrp_numba.propagate, gpu=_fastrp_xp.propagate,
+                       fallback=_fastrp_xp.propagate, what="fastrp")
+    return propagate(S, V, rowscale, xp, alphas, self_influence, normalize, dtype)

@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from .._backend import linalg
 from .._backend import random as prand
-from .._backend.namespace import native
+from .._backend.namespace import is_sparse
 from .._backend.random import draw_key
-from .._backend.validation import check_array, check_positive_int, check_size
+from .._backend.validation import check_input, check_positive_int, check_size
+from . import _core
 from . import linear as _lin
 from ._core import Sketch, register
 
@@ -135,13 +137,9 @@ def sketch_lstsq(A: Any, b: Any, *, size: int | None = None, method: str = "linf
     >>> bool(np.abs(x - x0).max() < 0.01)
     True
     """
-    from ._core import sketch as _sketch_fn
-
-    A, back = native(A)
-    b, _ = native(b)
-    A, xp = check_array(A, name="A")
+    A, xp, back = check_input(A, name="A")
     n, d = A.shape
-    b, _ = check_array(b, name="b", ndim=(1, 2), accept_sparse=False, dtype=A.dtype)
+    b, _, _ = check_input(b, name="b", ndim=(1, 2), accept_sparse=False, dtype=A.dtype)
     if b.shape[0] != n:
         raise ValueError(f"b: expected {n} rows (the rows of A), got shape {tuple(b.shape)}")
     if n < d:
@@ -151,25 +149,19 @@ def sketch_lstsq(A: Any, b: Any, *, size: int | None = None, method: str = "linf
     if size < d:
         raise ValueError(f"size: expected at least d={d} rows to solve, got {size}")
     key = draw_key(rng)
+    spec = _core._get_method(method)
     vec = b.ndim == 1
     B = b[:, None] if vec else b
-    sk = _sketch_fn(_hstack(A, B, xp), size, method=method, rng=key)
+    # the body of projkit.sketch on [A, b]: both are checked, size is at most n, key is an int
+    sk = spec.sketch(_hstack(A, B, xp), size, key, xp)
     SA, Sb = sk.matrix[:, :d], sk.matrix[:, d:]
     x = _solve_small(SA, Sb, xp)
     return back(x[:, 0] if vec else x)
 
 
 def _hstack(A: Any, B: Any, xp: ModuleType) -> Any:
-    from .._backend.namespace import is_sparse
-
     if is_sparse(A):
-        if xp.__name__.startswith("cupy"):
-            import cupyx.scipy.sparse as csp
-
-            return csp.hstack([A, csp.csr_matrix(B)], format="csr")
-        import scipy.sparse as sp
-
-        return sp.hstack([A, sp.csr_matrix(B)], format="csr")
+        return linalg.sparse_module(xp).hstack([A, linalg.csr(xp, B)], format="csr")
     return xp.concatenate([A, B], axis=1)
 
 
@@ -177,17 +169,11 @@ def _solve_small(SA: Any, Sb: Any, xp: ModuleType) -> Any:
     """Least squares on the sketch by Householder QR (raises LinAlgError if rank deficient)."""
     Q, R = xp.linalg.qr(SA)
     diag = xp.abs(xp.diagonal(R))
-    tiny = float(xp.max(diag)) * max(SA.shape) * np.finfo(np.dtype(str(SA.dtype))).eps
+    tiny = float(xp.max(diag)) * max(SA.shape) * linalg.eps(SA.dtype)
     if float(xp.min(diag)) <= tiny:
         raise np.linalg.LinAlgError("A: the sketched matrix is rank deficient; A must have "
                                     "full column rank (or increase size)")
-    if xp.__name__.startswith("cupy"):
-        import cupyx.scipy.linalg as cla
-
-        return cla.solve_triangular(R, Q.T @ Sb)
-    import scipy.linalg as sla
-
-    return sla.solve_triangular(R, Q.T @ Sb)
+    return linalg.solve_triangular(xp, R, Q.T @ Sb, lower=False)
 
 
 register("linf", sketch=_sketch_linf, matmul=_lin._linear_matmul, merge=_lin._linear_merge,

@@ -6,6 +6,9 @@ import pytest
 import scipy.sparse as sp
 
 import projkit
+from projkit._backend import linalg
+from projkit.sketching import _coordinated_xp
+from tests.conftest import to_host
 
 SAMPLING = ["coordinated", "threshold"]
 RNG = np.random.default_rng(99)
@@ -160,3 +163,25 @@ def test_errors():
         projkit.sketch(A, 5, method="coordinated", density=0.3)
     with pytest.raises(ValueError, match="NaN"):
         projkit.sketch(np.full((3, 2), np.nan), 2, method="coordinated")
+
+
+def test_approx_matmul_on_device(xp):
+    sa = projkit.sketch(xp.asarray(A), 200, method="coordinated", rng=1)
+    sb = projkit.sketch(xp.asarray(B), 200, method="coordinated", rng=1)
+    W = projkit.approx_matmul(sa, sb)
+    assert isinstance(W, xp.ndarray)
+    ref = projkit.approx_matmul(projkit.sketch(A, 200, method="coordinated", rng=1),
+                                projkit.sketch(B, 200, method="coordinated", rng=1))
+    np.testing.assert_allclose(to_host(W), ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", SAMPLING)
+def test_sparse_row_weights_on_device(xp, method):
+    """The CSR row norms (Numba on the CPU, CuPyX on the GPU) agree with the array code."""
+    X = linalg.sparse_module(xp).csr_matrix(AS)
+    sk = projkit.sketch(X, 90, method=method, rng=4)
+    ref = projkit.sketch(AS, 90, method=method, rng=4)
+    np.testing.assert_array_equal(to_host(sk.indices), ref.indices)
+    np.testing.assert_allclose(to_host(sk.weights), ref.weights, rtol=1e-12)
+    np.testing.assert_allclose(_coordinated_xp.row_sq_norms_csr(AS, np),
+                               np.asarray(AS.multiply(AS).sum(axis=1)).ravel(), rtol=1e-12)

@@ -7,8 +7,10 @@ import pytest
 import scipy.sparse as sp
 
 import projkit
+from projkit._backend import linalg
+from projkit.sketching import _fastrp_xp
 from projkit.sketching import fastrp as fastrp_mod
-from tests.conftest import tol
+from tests.conftest import to_host, tol
 
 
 def _random_graph(n, p, *, seed, directed=False, weighted=False, loops=False):
@@ -204,8 +206,8 @@ def test_scipy_path_matches_numba_path():
                                         feature_ratio=0.25, density=opts["density"],
                                         dtype=np.dtype(np.float64))
         rowscale = np.where(deg > 0, 1.0 / np.where(deg > 0, deg, 1.0), 0.0)
-        E2 = fastrp_mod._propagate_xp(S, V, rowscale, np, opts["alphas"], 0.4, normalize,
-                                      np.dtype(np.float64))
+        E2 = _fastrp_xp.propagate(S, V, rowscale, np, opts["alphas"], 0.4, normalize,
+                                  np.dtype(np.float64))
         np.testing.assert_allclose(E, E2, rtol=1e-10, atol=1e-12)
 
 
@@ -265,7 +267,7 @@ def test_transformer():
     assert model.get_params()["dim"] == 8
     model.set_params(dim=4, beta=-0.2)
     assert model.fit_transform(S).shape == (30, 4)
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ValueError, match="invalid parameter 'n_components' for estimator FastRP"):
         model.set_params(n_components=3)
     assert "dim=4" in repr(model) and "beta=-0.2" in repr(model)
     F = np.ones((30, 2))
@@ -287,3 +289,56 @@ def test_quality_on_karate_club():
     c0, c1 = E[y == 0].mean(0), E[y == 1].mean(0)
     pred = (E @ c1 > E @ c0).astype(int)
     assert (pred == y).mean() >= 0.85
+
+
+# ------------------------------------------------------------------- every engine (NumPy, CuPy)
+
+
+def _device_graph(n=60, p=0.1, seed=0):
+    g = np.random.default_rng(seed)
+    M = (g.random((n, n)) < p) * g.uniform(0.5, 2.0, size=(n, n))
+    M[5, :] = M[:, 5] = 0  # an isolated node
+    return sp.csr_matrix(M)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_sparse_on_device_matches_cpu(xp, dtype, normalize):
+    S = _device_graph()
+    kw = dict(weights=(0.5, 1.0, 2.0), beta=-0.5, self_influence=0.3, normalize=normalize,
+              dtype=dtype, rng=4)
+    E_cpu = projkit.fastrp(S, 16, **kw)
+    E_dev = projkit.fastrp(linalg.sparse_module(xp).csr_matrix(S), 16, **kw)
+    assert isinstance(E_dev, xp.ndarray) and E_dev.dtype == dtype
+    np.testing.assert_allclose(to_host(E_dev), E_cpu, rtol=tol(dtype),
+                               atol=tol(dtype) * np.abs(E_cpu).max())
+    assert np.isfinite(to_host(E_dev)).all()
+
+
+def test_dense_adjacency_and_features_on_device(xp):
+    S = _device_graph(seed=1)
+    F = np.random.default_rng(0).random((60, 3))
+    kw = dict(weights=(1.0, 1.0), features=F, feature_ratio=0.25, dtype=np.float64, rng=2)
+    E_cpu = projkit.fastrp(S, 12, **kw)
+    kw["features"] = xp.asarray(F)
+    E_dev = projkit.fastrp(xp.asarray(S.toarray()), 12, **kw)
+    np.testing.assert_allclose(to_host(E_dev), E_cpu, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.gpu
+def test_mixing_libraries_is_an_error():
+    cp = pytest.importorskip("cupy")
+    with pytest.raises(TypeError, match="features"):
+        projkit.fastrp(cp.asarray(_device_graph().toarray()), 8, features=np.ones((60, 2)),
+                       feature_ratio=0.5, rng=0)
+
+
+def test_transformer_on_device(xp):
+    model = projkit.FastRP(8, rng=0).fit(linalg.sparse_module(xp).csr_matrix(_device_graph()))
+    assert isinstance(model.embedding_, xp.ndarray) and model.n_nodes_ == 60
+
+
+def test_nested_list_adjacency():
+    """A nested list is read as a dense NumPy adjacency (as before check_input)."""
+    M = [[0.0, 1.0, 0.0], [1.0, 0.0, 2.0], [0.0, 2.0, 0.0]]
+    np.testing.assert_array_equal(projkit.fastrp(M, 4, rng=1),
+                                  projkit.fastrp(np.array(M), 4, rng=1))

@@ -5,8 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import projkit
+from projkit.sketching import _linear_xp as LX
 from projkit.sketching import linear as L
-from tests.conftest import tol
+from projkit.testing import check_adjoint
+from tests.conftest import to_host, tol
 
 METHODS = list(L.LINEAR_METHODS)
 RNG = np.random.default_rng(1234)
@@ -39,16 +41,35 @@ def test_dot_test(method):
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_check_adjoint(xp, method, dtype):
+    """⟨Sx, y⟩ = ⟨x, Sᵀy⟩ on the operator's own engine, for a whole S and a block of one."""
+    S = projkit.sketch_operator(300, 40, method=method, rng=7, dtype=dtype, xp=xp)
+    check_adjoint(S, xp=xp, dtype=dtype)
+    blk = projkit.sketch_operator(100, 40, method=method, rng=7, dtype=dtype, xp=xp,
+                                  offset=150, n_total=300)
+    check_adjoint(blk, xp=xp, dtype=dtype)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_operator_on_device(xp, method):
+    S_cpu = projkit.sketch_operator(1000, 64, method=method, rng=5)
+    S_dev = projkit.sketch_operator(1000, 64, method=method, rng=5, xp=xp)
+    np.testing.assert_allclose(to_host(S_dev.toarray()), S_cpu.toarray(), atol=1e-12)
+    Y = xp.asarray(RNG.standard_normal((64, 3)))
+    np.testing.assert_allclose(to_host(S_cpu.T @ Y), S_cpu.T @ to_host(Y), atol=1e-10)
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_vectorized_path_matches_kernels(method):
     """The array-namespace code (CuPy's path) gives the same S as the Numba kernels."""
     S = projkit.sketch_operator(300, 50, method=method, rng=2**63 + 5, offset=20, n_total=400)
     p = S._p
     X = RNG.standard_normal((300, 3))
     Y = RNG.standard_normal((50, 3))
-    np.testing.assert_allclose(L._apply_xp(p, X, np), S @ X, atol=1e-12)
-    np.testing.assert_allclose(L._apply_adjoint_xp(p, Y, np), S.T @ Y, atol=1e-12)
+    np.testing.assert_allclose(LX.apply(p, X, np), S @ X, atol=1e-12)
+    np.testing.assert_allclose(LX.apply_adjoint(p, Y, np), S.T @ Y, atol=1e-12)
     if method in L._SPARSE_CODES:
-        r, c, v = L._sparse_columns_xp(p, np)
+        r, c, v = LX.sparse_columns(p, np)
         dense = sp.csr_matrix((v, (r, c)), shape=(50, 300)).toarray()
         np.testing.assert_array_equal(dense, S.toarray())
 
@@ -189,6 +210,16 @@ def test_bad_input():
         S.T @ np.ones((4, 2))
     with pytest.raises(TypeError, match="tosparse"):
         S.tosparse()
+    with pytest.raises(ValueError, match=r"size: expected at most 10 \(the rows of the whole"):
+        projkit.sketch_operator(10, 11, rng=0)
+    with pytest.raises(ValueError, match="size: expected at most 30"):
+        projkit.sketch_operator(10, 31, rng=0, offset=20, n_total=30)
+    assert projkit.sketch_operator(10, 30, rng=0, n_total=30).shape == (30, 10)
+    with pytest.raises(ValueError, match="size"):
+        projkit.sketch_operator(10, 0, rng=0)
+    xs = pytest.importorskip("array_api_strict")
+    with pytest.raises(TypeError, match="tosparse: no sparse format for array_api_strict"):
+        projkit.sketch_operator(10, 3, method="countsketch", rng=0, xp=xs).tosparse()
 
 
 def test_mismatched_sketches_raise():

@@ -4,6 +4,7 @@ import scipy.sparse as sp
 
 import projkit
 from projkit.sketching.linf import default_lstsq_size
+from tests.conftest import to_host
 
 
 def _coherent_problem(n=2048, d=10, seed=0):
@@ -98,3 +99,22 @@ def test_float32_and_errors():
         projkit.sketch_lstsq(A, b, eps=0)
     with pytest.raises(ValueError, match="NaN"):
         projkit.sketch_lstsq(A, np.full(200, np.nan))
+
+
+def test_lstsq_on_device(xp):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((1000, 7))
+    x = projkit.sketch_lstsq(xp.asarray(A), xp.asarray(A @ np.ones(7)), size=100, rng=0)
+    assert isinstance(x, xp.ndarray)
+    np.testing.assert_allclose(to_host(x), 1.0, atol=1e-8)
+
+
+def test_lstsq_sparse_equals_dense():
+    """Sparse A is sketched as CSR [A, b] (never densified) and gives the dense answer."""
+    rng = np.random.default_rng(3)
+    A = sp.random(600, 4, density=0.3, format="csr", rng=rng) + sp.eye(600, 4, format="csr")
+    b = A @ np.arange(1.0, 5.0) + 0.01 * rng.standard_normal(600)
+    for method in ("linf", "countsketch"):
+        xs = projkit.sketch_lstsq(A, b, size=120, method=method, rng=2)
+        xd = projkit.sketch_lstsq(A.toarray(), b, size=120, method=method, rng=2)
+        np.testing.assert_allclose(xs, xd, rtol=1e-10, atol=1e-12)
