@@ -1,4 +1,4 @@
-"""Numba kernels for batched DPP sampling (CPU engine of :mod:`projkit.sampling.dpp`).
+"""Numba kernels for batched DPP sampling: the CPU engine of :mod:`projkit.sampling.dpp`.
 
 Every sample ``s`` draws its uniforms from the counter-based hash
 ``uniform(hash_entry(hash_row(key, s), counter))``, so a batch gives the same result whatever
@@ -10,6 +10,11 @@ is accepted with probability ``||(I - Q_t Q_tᵀ) V_j||² / ||V_j||²`` where ``
 is an orthonormal basis of the span of the rows already selected. The acceptance rate at step
 ``t`` is exactly ``(r - t) / r``, so a whole sample costs ``O(r³ log r)`` flops on average and
 nothing that grows with ``N`` beyond an ``O(log N)`` binary search per proposal.
+
+The entry points at the end (:func:`projection_dpp`, :func:`spectral_dpp`, :func:`k_dpp`) are
+those of :mod:`projkit.sampling._dpp_xp`, with the same signatures; :mod:`projkit.sampling.dpp`
+picks one of the two modules with :func:`projkit._backend.dispatch.select`. Importing this
+module compiles nothing (``cache=True`` kernels compile, or load from the cache, on first call).
 """
 
 from __future__ import annotations
@@ -403,3 +408,45 @@ def cholesky_dpp(K, key, sample_index):  # pragma: no cover - compiled
                 for rr in range(c, N):
                     K[c, rr] -= f * K[i, rr]
     return keep
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points of the CPU engine (plain Python around the kernels; :mod:`._dpp_xp` has the same
+# ones for the other namespaces). Each returns sorted samples.
+
+# proposals of one chain-rule step before it falls back to the exact full scan
+MAX_TRIES = 40
+
+
+def projection_dpp(xp, V, n_samples, key, rtol):
+    """``(n_samples, r)`` sorted samples of the projection DPP ``K = V Vᵀ`` (``V`` float64)."""
+    r = V.shape[1]
+    # threads pay off once the batch holds a few million flops of work
+    kern = (projection_dpp_batch if n_samples > 1 and n_samples * r**3 > 2e6
+            else projection_dpp_serial)
+    out, status = kern(np.ascontiguousarray(V), np.uint64(key), n_samples, rtol, MAX_TRIES)
+    if np.any(status < 0):
+        raise np.linalg.LinAlgError("V: rank is below its column count")
+    return np.sort(out, axis=1)
+
+
+def spectral_dpp(xp, U, mu, n_samples, key, rtol):
+    """Samples of the DPP ``K = U diag(mu) Uᵀ`` (``mu`` in (0, 1]): a list of sorted arrays."""
+    out, sizes = _spectral(U, mu, np.zeros(1), np.zeros((1, 1)), -1, n_samples, key, rtol)
+    return [np.sort(out[s, :sizes[s]]) for s in range(n_samples)]
+
+
+def k_dpp(xp, U, lam, log_lam, log_e, k, n_samples, key, rtol):
+    """``(n_samples, k)`` sorted samples of the k-DPP of ``L = U diag(lam) Uᵀ`` (``lam > 0``,
+    host arrays; ``log_e`` the table of :func:`projkit.sampling.dpp._log_esp`)."""
+    out, _ = _spectral(U, lam, log_lam, log_e, k, n_samples, key, rtol)
+    return np.sort(out, axis=1)
+
+
+def _spectral(U, lam, log_lam, log_e, k, n_samples, key, rtol):
+    kern = spectral_dpp_batch if n_samples > 1 else spectral_dpp_serial
+    out, sizes, status = kern(np.ascontiguousarray(U), np.ascontiguousarray(lam), log_lam, log_e,
+                              k, np.uint64(key), n_samples, rtol, MAX_TRIES)
+    if np.any(status < 0):
+        raise np.linalg.LinAlgError("the kernel's eigenvectors are not orthonormal")
+    return out, sizes

@@ -7,6 +7,9 @@ proposals are one batched matrix product against the samples' orthonormal bases,
 accepted proposal of each sample is kept — exactly what sequential rejection sampling returns.
 Uniforms come from the counter-based hash of :mod:`projkit._backend.random`, so NumPy and CuPy
 give the same words; the eigenvector selection uses the same counters as the Numba kernel.
+
+The entry points (:func:`projection_dpp`, :func:`spectral_dpp`, :func:`k_dpp`) are those of
+:mod:`projkit.sampling._dpp_numba`, with the same signatures; each returns sorted samples.
 """
 
 from __future__ import annotations
@@ -178,3 +181,47 @@ def _full_scan(xp: ModuleType, Vx: Any, cols: Any, norms: Any, Q: Any, out: Any,
 def row_hashes(xp: ModuleType, key: int, n_samples: int) -> Any:
     """The per-sample hash rows (same as the Numba kernel's ``hash_row_nb(key, s)``)."""
     return hash_row(key, xp.arange(n_samples, dtype=xp.uint64), xp)
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points (the same as :mod:`._dpp_numba`'s)
+
+
+def projection_dpp(xp: ModuleType, V: Any, n_samples: int, key: int, rtol: float) -> Any:
+    """``(n_samples, r)`` sorted samples of the projection DPP ``K = V Vᵀ`` (``V`` float64)."""
+    N, r = V.shape
+    cols = xp.broadcast_to(xp.arange(r, dtype=xp.int64)[None, :], (n_samples, r))
+    ranks = xp.full((n_samples,), r, dtype=xp.int64)
+    out = chain_batch(xp, V, xp.asarray(cols), ranks, row_hashes(xp, key, n_samples), rtol=rtol)
+    return xp.sort(out, axis=1)
+
+
+def spectral_dpp(xp: ModuleType, U: Any, mu: Any, n_samples: int, key: int,
+                 rtol: float) -> list[Any]:
+    """Samples of the DPP ``K = U diag(mu) Uᵀ`` (``mu`` in (0, 1]): a list of sorted arrays."""
+    rh = row_hashes(xp, key, n_samples)
+    return chain_masked(xp, U, select_bernoulli(xp, mu, rh), rh, rtol)
+
+
+def k_dpp(xp: ModuleType, U: Any, lam: np.ndarray, log_lam: np.ndarray, log_e: np.ndarray,
+          k: int, n_samples: int, key: int, rtol: float) -> Any:
+    """``(n_samples, k)`` sorted samples of the k-DPP of ``L = U diag(lam) Uᵀ`` (``lam > 0``,
+    host arrays; ``log_e`` the table of :func:`projkit.sampling.dpp._log_esp`)."""
+    rh = row_hashes(xp, key, n_samples)
+    rows = chain_masked(xp, U, select_k(xp, log_lam, log_e, k, rh), rh, rtol)
+    return xp.stack(rows) if rows else xp.zeros((0, k), dtype=xp.int64)
+
+
+def chain_masked(xp: ModuleType, U: Any, mask: Any, rh: Any, rtol: float) -> list[Any]:
+    """Projection DPPs on the eigenvector sets ``mask[s]`` (S × M booleans): sorted samples."""
+    S, M = mask.shape
+    ranks = xp.sum(mask, axis=1).astype(xp.int64)
+    R = max(int(xp.max(ranks)) if S else 0, 0)
+    # the columns of each set in increasing order, padded with M
+    cols = xp.full((S, max(R, 1)), M, dtype=xp.int64)
+    rows, idx = xp.nonzero(mask)
+    pos = (xp.cumsum(mask.astype(xp.int64), axis=1) - 1)[rows, idx]
+    cols[rows, pos] = idx
+    cols = cols[:, :R]
+    out = chain_batch(xp, U, cols.astype(xp.int64), ranks, rh, rtol=rtol)
+    return [xp.sort(out[s, :int(ranks[s])]) for s in range(S)]

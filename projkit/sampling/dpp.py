@@ -18,6 +18,7 @@ re-orthogonalized (two Gram–Schmidt passes) and the conditionals are never nor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -25,12 +26,14 @@ import numpy as np
 
 from .._backend import (
     array_namespace,
-    check_array,
+    check_input,
     check_positive_int,
     draw_key,
-    engine,
-    native,
+    linalg,
+    select,
+    to_numpy,
 )
+from . import _dpp_xp
 
 __all__ = ["sample_dpp", "sample_projection_dpp"]
 
@@ -40,7 +43,35 @@ _ORTHO_TOL = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-6}
 _RTOL = 1e-10
 # relative tolerance on kernel eigenvalues outside [0, 1] (K) or below 0 (L) before clipping
 _EIG_TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-8}
-_MAX_TRIES = 40
+
+
+# ---------------------------------------------------------------------------------------------
+# engines
+
+
+def _numba_engine() -> ModuleType:
+    from . import _dpp_numba  # imported on first use: Numba loads only when NumPy data arrive
+
+    return _dpp_numba
+
+
+def _xp_engine() -> ModuleType:
+    return _dpp_xp
+
+
+def _kernels(xp: ModuleType) -> Any:
+    """The kernel module serving ``xp``'s arrays: :mod:`._dpp_numba` (Numba kernels) on NumPy,
+    :mod:`._dpp_xp` (batched array-namespace code) on CuPy and elsewhere. Both offer
+    ``projection_dpp``, ``spectral_dpp`` and ``k_dpp`` with the same signatures."""
+    return select(xp, cpu=_numba_engine, fallback=_xp_engine, what="DPP sampling")()
+
+
+def _poulson(xp: ModuleType) -> Callable[..., list[Any]] | None:
+    """Poulson's sampler for ``xp``'s arrays, or None: it has a CPU engine only."""
+    try:
+        return select(xp, cpu=_cholesky_dpp, what="Poulson's sampler")
+    except TypeError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,8 +137,7 @@ def sample_projection_dpp(V: Any, *, n_samples: int = 1, orthonormalize: bool = 
     >>> S.shape, all(len(set(row)) == 4 for row in S)
     ((3, 4), True)
     """
-    V, back = native(V)
-    V, xp = check_array(V, name="V", accept_sparse=False, min_shape=(1, 1))
+    V, xp, back = check_input(V, name="V", accept_sparse=False, min_shape=(1, 1))
     N, r = V.shape
     if r > N:
         raise ValueError(f"V: expected at most as many columns as rows (N x r, r <= N), "
@@ -129,7 +159,7 @@ def _orthonormal(V: Any, xp: ModuleType, *, force: bool, tol: float) -> Any:
             raise ValueError(
                 f"V: expected orthonormal columns (max |V^T V - I| <= {tol:g}), got {dev:.3g}; "
                 "pass orthonormalize=True to sample the projection onto the span of V")
-        if dev <= 64 * r * np.finfo(np.float64).eps:
+        if dev <= 64 * r * linalg.eps(V.dtype):
             return V
     try:
         return _orthonormal_basis(V, xp)
@@ -145,52 +175,28 @@ def _orthonormal_basis(Phi: Any, xp: ModuleType) -> Any:
     The features are (nearly) orthonormal already, so the Gram matrix is well conditioned and
     CholeskyQR2 is as accurate as Householder QR while costing two ``m × m`` factorizations and
     BLAS-3 products (LAPACK's tall-skinny QR was 1000× slower here). Falls back to Householder
-    QR when the Gram matrix is not numerically positive definite.
+    QR when a step breaks down (the Gram matrix is not numerically positive definite, or its
+    Cholesky diagonal spans more than ``1e6``: ``cond(G) > 1e12``, too ill-posed).
     """
     m = Phi.shape[1]
     Q = Phi
     for _ in range(2):
-        G = Q.T @ Q
-        try:
-            C = xp.linalg.cholesky(G)
-        except np.linalg.LinAlgError:
-            C = None
-        if C is None or not bool(xp.all(xp.isfinite(C))):
+        step = linalg.cholesky_qr_step(xp, Q, 1e6)
+        if step is None:
             break
-        d = xp.abs(xp.diagonal(C))
-        if float(xp.min(d)) <= 1e-6 * float(xp.max(d)):  # cond(G) > 1e12: too ill-posed
-            break
-        Q = Q @ xp.linalg.inv(C.T)
+        Q = step[0]
     else:
         return Q
-    Q, R = xp.linalg.qr(Phi)
+    Q, R = xp.linalg.qr(Phi)  # Householder; R's diagonal tells the rank
     d = xp.abs(xp.diagonal(R))
-    if float(xp.min(d)) <= m * np.finfo(np.float64).eps * float(xp.max(d)):
+    if float(xp.min(d)) <= m * linalg.eps(Phi.dtype) * float(xp.max(d)):
         raise np.linalg.LinAlgError("columns are linearly dependent")
     return Q
 
 
 def _projection_dpp(V: Any, n_samples: int, key: int, xp: ModuleType) -> Any:
     """Body: ``V`` float64 with orthonormal columns. Sorted (n_samples, r) int64 samples."""
-    N, r = V.shape
-    if engine(xp) == "numba":
-        from . import _dpp_numba
-
-        # threads pay off once the batch holds a few million flops of work
-        kern = (_dpp_numba.projection_dpp_batch if n_samples > 1 and n_samples * r**3 > 2e6
-                else _dpp_numba.projection_dpp_serial)
-        out, status = kern(np.ascontiguousarray(V), np.uint64(key), n_samples, _RTOL,
-                           _MAX_TRIES)
-        if np.any(status < 0):
-            raise np.linalg.LinAlgError("V: rank is below its column count")
-    else:
-        from . import _dpp_xp
-
-        cols = xp.broadcast_to(xp.arange(r, dtype=xp.int64)[None, :], (n_samples, r))
-        ranks = xp.full((n_samples,), r, dtype=xp.int64)
-        out = _dpp_xp.chain_batch(xp, V, xp.asarray(cols), ranks,
-                                  _dpp_xp.row_hashes(xp, key, n_samples), rtol=_RTOL)
-    return xp.sort(out, axis=1)
+    return _kernels(xp).projection_dpp(xp, V, n_samples, key, _RTOL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,10 +294,9 @@ def sample_dpp(K: Any = None, *, L: Any = None, eigen: Any = None, k: int | None
         if not isinstance(eigen, tuple | list) or len(eigen) != 2:
             raise TypeError("eigen: expected a tuple (eigenvalues, eigenvectors)")
         w, U = eigen
-        U, back = native(U)
-        U, xp = check_array(U, name="eigen[1]", accept_sparse=False, min_shape=(1, 1))
-        w, _ = check_array(native(w)[0], name="eigen[0]", ndim=1)
-        if array_namespace(w, U) is not xp and engine(array_namespace(w)) != engine(xp):
+        U, xp, back = check_input(U, name="eigen[1]", accept_sparse=False, min_shape=(1, 1))
+        w, _, _ = check_input(w, name="eigen[0]", ndim=1)
+        if array_namespace(w, U) is not xp:
             raise TypeError("eigen: eigenvalues and eigenvectors live in different libraries")
         if w.shape[0] != U.shape[1]:
             raise ValueError(f"eigen: expected {U.shape[1]} eigenvalues for eigenvectors of "
@@ -303,8 +308,8 @@ def sample_dpp(K: Any = None, *, L: Any = None, eigen: Any = None, k: int | None
             raise ValueError("method: 'cholesky' needs K or L, not eigen")
     else:
         name = "K" if K is not None else "L"
-        A, back = native(K if K is not None else L)
-        A, xp = check_array(A, name=name, accept_sparse=False, min_shape=(1, 1))
+        A, xp, back = check_input(K if K is not None else L, name=name, accept_sparse=False,
+                                  min_shape=(1, 1))
         if A.shape[0] != A.shape[1]:
             raise ValueError(f"{name}: expected a square matrix, got shape {tuple(A.shape)}")
         tol = _EIG_TOL[np.dtype(str(A.dtype))]
@@ -316,15 +321,16 @@ def sample_dpp(K: Any = None, *, L: Any = None, eigen: Any = None, k: int | None
         N = A.shape[0]
     if k is not None:
         k = check_positive_int(k, name="k", high=N)
+    poulson = _poulson(xp)
     if method == "auto":
         method = ("cholesky" if n_samples == 1 and k is None and eigen is None and N <= 3000
-                  and engine(xp) == "numba" else "spectral")
+                  and poulson is not None else "spectral")
     if method == "cholesky":
-        if engine(xp) != "numba":
+        if poulson is None:
             raise ValueError("method: 'cholesky' runs on NumPy input only; use 'spectral'")
         if k is not None:
             raise ValueError("method: 'cholesky' samples DPPs, not k-DPPs; use 'spectral'")
-        return [back(s) for s in _cholesky_dpp(A, kind, n_samples, key, xp)]
+        return [back(s) for s in poulson(A, kind, n_samples, key, xp)]
     if eigen is None:
         A = (A + A.T) / 2
         w, U = xp.linalg.eigh(A)
@@ -361,26 +367,7 @@ def _spectral_dpp(U: Any, lam: Any, kind: str, n_samples: int, key: int,
     keep = mu > 0
     U = U[:, keep]
     mu = mu[keep]
-    if engine(xp) == "numba":
-
-        empty = np.zeros((1, 1))
-        out, sizes, status = _spectral_kernel(n_samples)(
-            np.ascontiguousarray(U), np.ascontiguousarray(mu), np.zeros(1), empty, -1,
-            np.uint64(key), n_samples, _RTOL, _MAX_TRIES)
-        if np.any(status < 0):
-            raise np.linalg.LinAlgError("the kernel's eigenvectors are not orthonormal")
-        return [np.sort(out[s, :sizes[s]]) for s in range(n_samples)]
-    from . import _dpp_xp
-
-    rh = _dpp_xp.row_hashes(xp, key, n_samples)
-    mask = _dpp_xp.select_bernoulli(xp, mu, rh)
-    return _chain_masked(xp, U, mask, rh)
-
-
-def _spectral_kernel(n_samples: int) -> Any:
-    from . import _dpp_numba
-
-    return _dpp_numba.spectral_dpp_batch if n_samples > 1 else _dpp_numba.spectral_dpp_serial
+    return _kernels(xp).spectral_dpp(xp, U, mu, n_samples, key, _RTOL)
 
 
 def _log_esp(log_lam: np.ndarray, k: int) -> np.ndarray:
@@ -396,7 +383,7 @@ def _log_esp(log_lam: np.ndarray, k: int) -> np.ndarray:
 def _k_dpp(U: Any, lam: Any, kind: str, k: int, n_samples: int, key: int,
            xp: ModuleType) -> Any:
     """Body of the k-DPP sampler: (n_samples, k) sorted int64 samples."""
-    lam_h = np.asarray(lam.get() if hasattr(lam, "get") else lam, dtype=np.float64)
+    lam_h = np.asarray(to_numpy(lam), dtype=np.float64)
     if kind == "K":
         if np.any(lam_h >= 1.0):
             raise ValueError("K: has eigenvalue 1, so the L-ensemble of a k-DPP does not "
@@ -411,53 +398,21 @@ def _k_dpp(U: Any, lam: Any, kind: str, k: int, n_samples: int, key: int,
     with np.errstate(divide="ignore"):
         log_lam = np.log(lam_h)
     log_e = _log_esp(log_lam, k)
-    if engine(xp) == "numba":
-
-        out, _, status = _spectral_kernel(n_samples)(
-            np.ascontiguousarray(U), lam_h, log_lam, log_e, k, np.uint64(key), n_samples,
-            _RTOL, _MAX_TRIES)
-        if np.any(status < 0):
-            raise np.linalg.LinAlgError("the kernel's eigenvectors are not orthonormal")
-        return np.sort(out, axis=1)
-    from . import _dpp_xp
-
-    rh = _dpp_xp.row_hashes(xp, key, n_samples)
-    mask = _dpp_xp.select_k(xp, log_lam, log_e, k, rh)
-    rows = _chain_masked(xp, U, mask, rh)
-    return xp.stack(rows) if rows else xp.zeros((0, k), dtype=xp.int64)
-
-
-def _chain_masked(xp: ModuleType, U: Any, mask: Any, rh: Any) -> list[Any]:
-    """xp engine: projection DPPs on the eigenvector sets ``mask[s]`` (S × M booleans)."""
-    from . import _dpp_xp
-
-    S, M = mask.shape
-    ranks = xp.sum(mask, axis=1).astype(xp.int64)
-    R = max(int(xp.max(ranks)) if S else 0, 0)
-    # the columns of each set in increasing order, padded with M
-    cols = xp.full((S, max(R, 1)), M, dtype=xp.int64)
-    rows, idx = xp.nonzero(mask)
-    pos = (xp.cumsum(mask.astype(xp.int64), axis=1) - 1)[rows, idx]
-    cols[rows, pos] = idx
-    cols = cols[:, :R]
-    out = _dpp_xp.chain_batch(xp, U, cols.astype(xp.int64), ranks, rh, rtol=_RTOL)
-    return [xp.sort(out[s, :int(ranks[s])]) for s in range(S)]
+    return _kernels(xp).k_dpp(xp, U, lam_h, log_lam, log_e, k, n_samples, key, _RTOL)
 
 
 def _cholesky_dpp(A: Any, kind: str, n_samples: int, key: int, xp: ModuleType) -> list[Any]:
-    """Body of Poulson's sampler (NumPy only): list of sorted int64 samples."""
+    """Body of Poulson's sampler, the CPU engine (NumPy only): list of sorted int64 samples."""
     from . import _dpp_numba
 
     A = np.asarray(A, dtype=np.float64)
     N = A.shape[0]
     if kind == "L":
-        import scipy.linalg
-
         try:
-            C = scipy.linalg.cho_factor(A + np.eye(N))
+            C = linalg.cholesky(np, A + np.eye(N))
         except np.linalg.LinAlgError as exc:
             raise ValueError("L: expected a positive semi-definite matrix") from exc
-        A = np.eye(N) - scipy.linalg.cho_solve(C, np.eye(N))
+        A = np.eye(N) - linalg.cho_solve(np, C, np.eye(N))
         A = (A + A.T) / 2
     res = []
     for s in range(n_samples):

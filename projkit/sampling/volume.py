@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import check_array, check_positive_int, draw_key, native
+from .._backend import check_input, check_positive_int, draw_key, linalg
 from .._backend.random import hash_entry, hash_row, uniform_from_bits
 from .dpp import _k_dpp, _projection_dpp
 
@@ -96,15 +96,14 @@ def volume_sample(X: Any, k: int, *, q: Any = None, n_samples: int = 1, rng: Any
     >>> volume_sample(X, 6, q=q, rng=0).shape
     (1, 6)
     """
-    X, back = native(X)
-    X, xp = check_array(X, name="X", accept_sparse=False, min_shape=(1, 1))
+    X, xp, back = check_input(X, name="X", accept_sparse=False, min_shape=(1, 1))
     N, d = X.shape
     n_samples = check_positive_int(n_samples, name="n_samples")
     if q is None:
         k = check_positive_int(k, name="k", high=N)
     else:
         k = check_positive_int(k, name="k")
-        q, _ = check_array(native(q)[0], name="q", ndim=1)
+        q, _, _ = check_input(q, name="q", ndim=1)
         if q.shape[0] != N:
             raise ValueError(f"q: expected {N} probabilities (one per row of X), "
                              f"got {q.shape[0]}")
@@ -118,10 +117,9 @@ def volume_sample(X: Any, k: int, *, q: Any = None, n_samples: int = 1, rng: Any
 
 def _volume_sample(X: Any, k: int, q: Any, n_samples: int, key: int, xp: ModuleType) -> Any:
     """Body: ``X`` float64, ``q`` None or normalized float64."""
-    N, d = X.shape
-    U, s, _ = xp.linalg.svd(X, full_matrices=False)
-    smax = float(s[0]) if s.shape[0] else 0.0
-    rank = int(xp.sum(s > max(N, d) * np.finfo(np.float64).eps * smax)) if smax > 0 else 0
+    d = X.shape[1]
+    U, s, _ = linalg.svd(xp, X)
+    rank = linalg.numerical_rank(xp, s, X.shape, None, X.dtype)
     if q is None and k <= rank:
         if k == rank:
             return _projection_dpp(U[:, :rank], n_samples, key, xp)

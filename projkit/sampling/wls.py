@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import check_array, check_positive_int, draw_key, engine, native
+from .._backend import check_input, check_positive_int, draw_key, select
 from .._backend.random import hash_entry, hash_row, uniform_from_bits
 from .dpp import _orthonormal_basis, _projection_dpp
 from .volume import _rescaled
@@ -88,8 +88,7 @@ def legendre_features(x: Any, m: int) -> Any:
     >>> bool(np.allclose(P.T @ (w[:, None] / 2 * P), np.eye(4)))
     True
     """
-    x, back = native(x)
-    x, xp = check_array(x, name="x", ndim=1, accept_sparse=False)
+    x, xp, back = check_input(x, name="x", ndim=1, accept_sparse=False)
     m = check_positive_int(m, name="m")
     return back(_legendre(x, m, xp))
 
@@ -127,8 +126,7 @@ def trigonometric_features(x: Any, m: int) -> Any:
     >>> bool(np.allclose(T.T @ T / 64, np.eye(5)))
     True
     """
-    x, back = native(x)
-    x, xp = check_array(x, name="x", ndim=1, accept_sparse=False)
+    x, xp, back = check_input(x, name="x", ndim=1, accept_sparse=False)
     m = check_positive_int(m, name="m")
     return back(_trigonometric(x, m, xp))
 
@@ -233,16 +231,15 @@ def dpp_lstsq(f: Any, features: Any, m: int, *, n_samples: int | None = None,
             N = _DEFAULT_GRID if candidates is None else check_positive_int(
                 candidates, name="candidates")
             candidates = lo + (hi - lo) * (np.arange(N) + 0.5) / N
-        X, back = native(candidates)
-        X, xp = check_array(X, name="candidates", ndim=1, accept_sparse=False)
+        X, xp, back = check_input(candidates, name="candidates", ndim=1, accept_sparse=False)
         Phi = fmap(X, m, xp)
     elif callable(features):
         if candidates is None or isinstance(candidates, int | np.integer):
             raise ValueError("candidates: expected an array of points for a callable feature map")
-        X, back = native(candidates)
-        X, xp = check_array(X, name="candidates", ndim=(1, 2), accept_sparse=False)
-        Phi, _ = check_array(native(features(X, m))[0], name="features(candidates, m)",
-                             accept_sparse=False)
+        X, xp, back = check_input(candidates, name="candidates", ndim=(1, 2),
+                                  accept_sparse=False)
+        Phi, _, _ = check_input(features(X, m), name="features(candidates, m)",
+                                accept_sparse=False)
     else:
         raise TypeError(f"features: expected a name or a callable, got {type(features).__name__}")
     N = X.shape[0]
@@ -262,7 +259,7 @@ def dpp_lstsq(f: Any, features: Any, m: int, *, n_samples: int | None = None,
             raise ValueError(f"n_samples: volume sampling needs at least m = {m}, got {n}")
     values = None
     if not callable(f):
-        values, _ = check_array(native(f)[0], name="f", ndim=1, accept_sparse=False)
+        values, _, _ = check_input(f, name="f", ndim=1, accept_sparse=False)
         if values.shape[0] != N:
             raise ValueError(f"f: expected {N} values (one per candidate), got {values.shape[0]}")
     key = draw_key(rng)
@@ -302,10 +299,17 @@ def _dpp_lstsq(f: Any, values: Any, X: Any, Phi: Any, m: int, n: int, scheme: st
                          f"got shape {tuple(y.shape)}")
     sw = xp.sqrt(w)
     A = sw[:, None] * Phi[idx]
-    if engine(xp) == "numba":
-        import scipy.linalg
+    lstsq = select(xp, cpu=_lstsq_lapack, fallback=_lstsq_xp, what="least squares")
+    return lstsq(xp, A, sw * y), idx, pts, w
 
-        coef = scipy.linalg.lstsq(A, sw * y, check_finite=False)[0]
-    else:
-        coef = xp.linalg.lstsq(A, sw * y, rcond=None)[0]
-    return coef, idx, pts, w
+
+def _lstsq_lapack(xp: ModuleType, A: Any, b: Any) -> Any:
+    """Minimum-norm least-squares solution on NumPy (LAPACK ``gelsd``)."""
+    import scipy.linalg
+
+    return scipy.linalg.lstsq(A, b, check_finite=False)[0]
+
+
+def _lstsq_xp(xp: ModuleType, A: Any, b: Any) -> Any:
+    """Minimum-norm least-squares solution on any other namespace (CuPy: SVD-based)."""
+    return xp.linalg.lstsq(A, b, rcond=None)[0]

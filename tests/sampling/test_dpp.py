@@ -13,7 +13,8 @@ import pytest
 
 from projkit import sample_dpp, sample_projection_dpp
 from projkit.sampling import _dpp_numba, _dpp_xp
-from projkit.sampling.dpp import _RTOL, _chain_masked, _log_esp, _projection_dpp
+from projkit.sampling.dpp import _RTOL, _log_esp, _projection_dpp
+from tests.conftest import to_host
 from tests.sampling._exact import chi2_pvalue, det_sub, subsets
 
 P_MIN = 1e-3
@@ -169,7 +170,7 @@ def test_dpp_xp_engine_law():
            for S in subsets(N)}
     mu, U = np.linalg.eigh(K)
     rh = _dpp_xp.row_hashes(np, 21, 50_000)
-    samples = _chain_masked(np, U, _dpp_xp.select_bernoulli(np, mu, rh), rh)
+    samples = _dpp_xp.chain_masked(np, U, _dpp_xp.select_bernoulli(np, mu, rh), rh, _RTOL)
     assert chi2_pvalue(samples, law) > P_MIN
 
 
@@ -190,7 +191,7 @@ def test_k_dpp_law(engine):
         rh = _dpp_xp.row_hashes(np, 4, 40_000)
         mask = _dpp_xp.select_k(np, log_lam, _log_esp(log_lam, k), k, rh)
         assert np.all(mask.sum(axis=1) == k)
-        samples = _chain_masked(np, U, mask, rh)
+        samples = _dpp_xp.chain_masked(np, U, mask, rh, _RTOL)
     assert chi2_pvalue(samples, law) > P_MIN
 
 
@@ -278,3 +279,43 @@ def test_torch_in_torch_out():
     L = V @ V.T + 0.1 * np.eye(30)
     Sk = sample_dpp(L=torch.from_numpy(L), k=3, n_samples=2, rng=0)
     assert isinstance(Sk, torch.Tensor) and tuple(Sk.shape) == (2, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# every engine (CuPy through the xp fixture): device in, device out, exact laws
+
+
+def test_projection_dpp_law_on_device(xp):
+    V = _orth(8, 3, 4)
+    S = sample_projection_dpp(xp.asarray(V), n_samples=100_000, rng=3)
+    assert isinstance(S, xp.ndarray) and S.shape == (100_000, 3)
+    K = V @ V.T
+    law = {T: det_sub(K, T) for T in subsets(8, [3])}
+    assert chi2_pvalue(to_host(S), law) > P_MIN
+
+
+def test_k_dpp_and_dpp_law_on_device(xp):
+    N, k = 7, 3
+    X = np.random.default_rng(5).standard_normal((N, N))
+    L = X @ np.diag(np.logspace(-1, 1, N)) @ X.T
+    law = {T: det_sub(L, T) for T in subsets(N, [k])}
+    Z = sum(law.values())
+    S = sample_dpp(L=xp.asarray(L), k=k, n_samples=50_000, rng=1)
+    assert isinstance(S, xp.ndarray)
+    assert chi2_pvalue(to_host(S), {T: p / Z for T, p in law.items()}) > P_MIN
+    Zl = np.linalg.det(L + np.eye(N))
+    lawl = {T: det_sub(L, T) / Zl for T in subsets(N)}
+    samples = sample_dpp(L=xp.asarray(L), n_samples=50_000, rng=2)
+    assert chi2_pvalue([to_host(s) for s in samples], lawl) > P_MIN
+
+
+@pytest.mark.gpu
+def test_projection_dpp_cupy_target_size():
+    # issue #7 GPU target: 1000 samples at N = 1e5, r = 100, all with r distinct items
+    cp = pytest.importorskip("cupy")
+    V = cp.linalg.qr(cp.random.default_rng(0).standard_normal((100_000, 100)))[0]
+    S = sample_projection_dpp(V, n_samples=1000, rng=0)
+    assert S.shape == (1000, 100)
+    Sh = to_host(S)
+    assert all(len(np.unique(row)) == 100 for row in Sh)
+    assert Sh.min() >= 0 and Sh.max() < 100_000

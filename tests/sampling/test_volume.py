@@ -84,3 +84,12 @@ def test_volume_errors():
     with pytest.raises(np.linalg.LinAlgError, match="rank"):
         volume_sample(Xd, 5)
     assert volume_sample(Xd, 2, rng=0).shape == (1, 2)  # k <= rank is fine
+
+
+def test_volume_on_device(xp):
+    # device in, device out (CuPy through the xp fixture)
+    X = np.random.default_rng(0).standard_normal((500, 4))
+    S = volume_sample(xp.asarray(X), 9, n_samples=10, rng=0)
+    assert isinstance(S, xp.ndarray) and S.shape == (10, 9)
+    Sq = volume_sample(xp.asarray(X), 9, q=xp.full(500, 1 / 500), n_samples=10, rng=0)
+    assert Sq.shape == (10, 9)

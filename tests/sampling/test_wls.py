@@ -7,6 +7,7 @@ import pytest
 
 from projkit import dpp_lstsq
 from projkit.sampling.wls import DPPLstsq, legendre_features, trigonometric_features
+from tests.conftest import to_host
 
 SCHEMES = ["projection_dpp", "volume", "repeated_dpp", "iid_optimal"]
 
@@ -125,3 +126,13 @@ def test_wls_errors():
         dpp_lstsq(np.sin, lambda x, m: np.ones((len(x), m + 1)), 3, candidates=np.zeros(10))
     with pytest.raises(np.linalg.LinAlgError):
         dpp_lstsq(np.sin, lambda x, m: np.ones((len(x), m)), 3, candidates=np.arange(10.0))
+
+
+def test_dpp_lstsq_on_device(xp):
+    # device in, device out (CuPy through the xp fixture), NumPy's coefficients
+    grid = xp.linspace(-1, 1, 2000)
+    res = dpp_lstsq(xp.exp, "legendre", 6, scheme="volume", n_samples=12, candidates=grid, rng=0)
+    assert isinstance(res.coefficients, xp.ndarray)
+    c_cpu = dpp_lstsq(np.exp, "legendre", 6, scheme="volume", n_samples=12,
+                      candidates=to_host(grid), rng=0).coefficients
+    np.testing.assert_allclose(to_host(res.coefficients), c_cpu, atol=1e-2)
