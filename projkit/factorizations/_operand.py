@@ -20,7 +20,12 @@ from .._backend.dispatch import select
 from .._backend.validation import check_input
 from . import _rsvd_xp
 
-__all__ = ["_Operand", "_as_operand"]
+__all__ = ["_Operand", "_as_operand", "_require_adjoint"]
+
+_MISSING = object()
+# SciPy's composite operators (A + B, A @ B, αA, A**p): Aᴴ needs the adjoint of every part
+_COMPOSITES = ("_SumLinearOperator", "_ProductLinearOperator", "_ScaledLinearOperator",
+               "_PowerLinearOperator")
 
 
 def _csr_matmat_numba(A: Any, X: Any) -> Any:
@@ -42,6 +47,8 @@ class _Operand:
         self.complex = np.dtype(dtype).kind == "c"
         m, n = A.shape
         self.shape = (n, m) if adjoint else (m, n)
+        # a LinearOperator without rmatvec/rmatmat: found from its class, never by applying it
+        self.no_adjoint = kind == "operator" and _lacks_adjoint(A)
         self._sparse_mm: Any = (
             select(xp, cpu=_csr_matmat_numba, fallback=_rsvd_xp.matmat,
                    what="the sparse x dense product") if kind == "sparse" else None)
@@ -54,7 +61,12 @@ class _Operand:
 
     def _rmm(self, Y: Any) -> Any:
         if self.kind == "operator":
-            return self.A.H @ Y
+            if self.no_adjoint:
+                raise TypeError(_no_adjoint_message("A", "this factorization"))
+            try:
+                return self.A.H @ Y
+            except NotImplementedError as exc:  # a subclass whose _rmatvec refuses
+                raise TypeError(_no_adjoint_message("A", "this factorization")) from exc
         # Aᴴ Y for CSR A is a scatter over the rows of A; SciPy's CSC kernel streams Y once and
         # beats a gather over a CSR copy of Aᵀ (random reads of Y), so it is used as is
         if self.complex:
@@ -80,6 +92,45 @@ class _Operand:
             return float(xp.sum(xp.abs(data) ** 2))
         data = data.ravel() if self.kind == "dense" else data
         return float(xp.vdot(data, data)) if hasattr(xp, "vdot") else float(xp.sum(data * data))
+
+
+def _lacks_adjoint(A: Any) -> bool:
+    """Whether the LinearOperator ``A`` certainly cannot apply ``Aᴴ``, decided from its class
+    and the callables it was built with (``A`` is not applied).
+
+    * ``LinearOperator(shape, matvec=f)`` is SciPy's ``_CustomLinearOperator``, which keeps the
+      callables in name-mangled attributes; with ``rmatvec`` and ``rmatmat`` both ``None``,
+      ``A.H @ Y`` calls ``None`` ("'NoneType' object is not callable");
+    * a subclass that overrides none of ``_rmatvec``, ``_rmatmat`` and ``_adjoint`` gets
+      SciPy's defaults, which raise ``NotImplementedError``;
+    * a SciPy sum, product, scaling or power lacks the adjoint when one of its parts does.
+    """
+    from scipy.sparse.linalg import LinearOperator
+
+    impls = [getattr(A, f"_CustomLinearOperator__{f}_impl", _MISSING)
+             for f in ("rmatvec", "rmatmat")]
+    if all(f is None for f in impls):
+        return True
+    cls = type(A)
+    if all(getattr(cls, f, None) is getattr(LinearOperator, f)
+           for f in ("_rmatvec", "_rmatmat", "_adjoint")):
+        return True
+    if cls.__module__ == LinearOperator.__module__ and cls.__name__ in _COMPOSITES:
+        return any(isinstance(a, LinearOperator) and _lacks_adjoint(a)
+                   for a in getattr(A, "args", ()))
+    return False
+
+
+def _no_adjoint_message(name: str, what: str) -> str:
+    return (f"{name}: a LinearOperator needs rmatvec or rmatmat (the adjoint) for {what}; "
+            "build it with LinearOperator(shape, matvec=..., rmatvec=...)")
+
+
+def _require_adjoint(op: _Operand, what: str, *, name: str = "A") -> None:
+    """Raise ``TypeError`` now, before any product, when ``what`` needs ``Aᴴ`` and the operator
+    ``op`` has none."""
+    if op.no_adjoint:
+        raise TypeError(_no_adjoint_message(name, what))
 
 
 def _as_operand(A: Any, *, name: str = "A") -> tuple[_Operand, Any]:

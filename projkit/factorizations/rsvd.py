@@ -44,7 +44,7 @@ from .._backend.linalg import cholesky_qr_step, cholqr2, conj_t, eps, orth, real
 from .._backend.random import draw_key
 from .._backend.threads import serial_blas
 from . import _rsvd_lapack, _rsvd_xp
-from ._operand import _as_operand, _Operand
+from ._operand import _as_operand, _Operand, _require_adjoint
 from ._results import SVD
 
 __all__ = ["range_finder", "rsvd"]
@@ -258,8 +258,10 @@ def _rank_for_tol(xp: ModuleType, s: Any, normA2: float, tol: float) -> int:
 # public API
 
 
-def _setup(A: Any) -> tuple[_Operand, Any]:
+def _setup(A: Any, *, adjoint_for: str | None = None) -> tuple[_Operand, Any]:
     op, back = _as_operand(A)
+    if adjoint_for is not None:  # B = Qᴴ A needs Aᴴ: refuse an operator without it up front
+        _require_adjoint(op, adjoint_for)
     m, n = op.shape
     if m < n:  # work on Aᴴ (a view) so that the basis lives on the shorter side
         op.adjoint = True
@@ -334,6 +336,8 @@ def range_finder(
         raise TypeError("range_finder: give size, tol, or both")
     if size is not None:
         size = check_positive_int(size, name="size", high=min(m, n))
+    if n_iter > 0 or tol is not None:  # power iterations and the adaptive QB apply Aᴴ
+        _require_adjoint(op, "range_finder with n_iter > 0 or tol")
     gen = device_rng(rng, op.xp)
     if tol is None:
         assert size is not None
@@ -393,6 +397,9 @@ def rsvd(
     ------
     ValueError
         ``rank`` outside ``[1, min(m, n)]``, bad ``n_iter``/``sketch``/``tol``, NaN in ``A``.
+    TypeError
+        ``A`` a LinearOperator without ``rmatvec``/``rmatmat`` (``A.H @ Y`` is needed), found
+        before the operator is applied.
 
     Notes
     -----
@@ -426,7 +433,7 @@ def rsvd(
     >>> bool(np.allclose(s, np.linalg.svd(A, compute_uv=False)[:5]))
     True
     """
-    op, back = _setup(A)
+    op, back = _setup(A, adjoint_for="rsvd")
     m, n = op.shape
     tol = _check_tol(tol)
     if rank is None:
