@@ -144,14 +144,21 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    if args.quick:
-        bench_projection(2000, 50, 100, 3, args.repeats)
-        bench_k_dpp(1000, 50, 200, 10, args.repeats)
-        robustness()
-    else:
-        bench_projection(10_000, 100, 200, 3, args.repeats)
-        bench_k_dpp(2000, 50, 500, 20, args.repeats)
-        robustness()
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _common import one_thread
+
+    sizes = ((2000, 50, 100, 3), (1000, 50, 200, 10)) if args.quick else \
+        ((10_000, 100, 200, 3), (2000, 50, 500, 20))
+    # the headline at the default threads, then the same cases with every pool on one thread
+    for label, regime in (("default threads", None), ("one thread", one_thread)):
+        print(f"-- {label}")
+        with regime() if regime else warnings.catch_warnings():
+            bench_projection(*sizes[0], args.repeats)
+            bench_k_dpp(*sizes[1], args.repeats)
+    robustness()
 
 
 if __name__ == "__main__":

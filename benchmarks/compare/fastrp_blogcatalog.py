@@ -232,14 +232,25 @@ def main(argv=None):
         t_ref.append(timed(ref)[1:])
     mo, mr = (statistics.median(t[0] for t in ts) for ts in (t_ours, t_ref))
     co, cr = (statistics.median(t[1] for t in ts) for ts in (t_ours, t_ref))
+    # the same, every pool on one thread (beside the default-thread headline)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import one_thread
+
+    t1_ours, t1_ref = [], []
+    with one_thread():
+        for _ in range(args.repeats):
+            t1_ours.append(timed(ours)[1])
+            t1_ref.append(timed(ref)[1])
+    mo1, mr1 = statistics.median(t1_ours), statistics.median(t1_ref)
     po, pr = peak_bytes(ours), peak_bytes(ref)
     ro, rr = rss_delta("ours", args.dim), rss_delta("ref", args.dim)
     print(f"\nspeed, median of {args.repeats} interleaved runs (dim {args.dim}); "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:")
-    print(f"  {'':20s} {'wall s':>8s} {'CPU s':>8s}")
-    print(f"  projkit.fastrp      {mo:8.3f} {co:8.3f}")
-    print(f"  reference (sklearn) {mr:8.3f} {cr:8.3f}")
-    print(f"  ratio ref/ours      {mr / mo:7.2f}x {cr / co:7.2f}x  (target >= 3x)")
+    print(f"  {'':20s} {'wall s':>8s} {'CPU s':>8s}   | {'1 thread wall s':>15s}")
+    print(f"  projkit.fastrp      {mo:8.3f} {co:8.3f}   | {mo1:15.3f}")
+    print(f"  reference (sklearn) {mr:8.3f} {cr:8.3f}   | {mr1:15.3f}")
+    print(f"  ratio ref/ours      {mr / mo:7.2f}x {cr / co:7.2f}x   | {mr1 / mo1:14.2f}x"
+          "  (target >= 3x)")
     print(f"peak memory, MiB:     {'tracemalloc':>11s} {'RSS growth':>10s}")
     print(f"  projkit.fastrp      {po / 2**20:11.1f} {ro:10.1f}")
     print(f"  reference (sklearn) {pr / 2**20:11.1f} {rr:10.1f}")

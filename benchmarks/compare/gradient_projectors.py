@@ -33,7 +33,9 @@ depend on ``r``). Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -196,17 +198,23 @@ def main() -> None:
     ap.add_argument("--torch-peer", action="store_true", help="also time torch.linalg.svd")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gradient", default="both", choices=["lowrank", "smooth", "both"])
-    ap.add_argument("--threads", type=int, default=None,
-                    help="cap BLAS/FFT/torch threads (a shared machine: 1 avoids oversubscription)")
+    ap.add_argument("--threads", default="default,1",
+                    help="BLAS/FFT/torch threads: 'default', N, or a comma list run one after "
+                         "the other (default: the default threads, the headline, then 1)")
     args = ap.parse_args()
-    if args.threads:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _common import run_per_thread_regime
+
+    if run_per_thread_regime(os.path.abspath(__file__), sys.argv[1:], args.threads):
+        return
+    if args.threads != "default":
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(args.threads)
+        threadpool_limits(int(args.threads))
         if args.torch_peer:
             import torch
 
-            torch.set_num_threads(args.threads)
+            torch.set_num_threads(int(args.threads))
     if args.sizes:
         sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     else:

@@ -26,6 +26,7 @@ ratio peer / ours (> 1: projkit faster).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -112,12 +113,19 @@ def main() -> None:
     ap.add_argument("--slow-repeat", type=int, default=3, help="repeats of (a) and (b)")
     ap.add_argument("--no-slow", action="store_true", help="skip (a) and (b)")
     ap.add_argument("--gpu", action="store_true", help="CuPy/torch on CUDA (see module doc)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="BLAS/torch threads (1 keeps a shared machine from thrashing)")
+    ap.add_argument("--threads", default="default,1",
+                    help="BLAS/torch threads: 'default', N, or a comma list run one after the "
+                         "other (default: the default threads, then 1 thread)")
     args = ap.parse_args()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _common import run_per_thread_regime
+
+    if run_per_thread_regime(os.path.abspath(__file__), sys.argv[1:], args.threads):
+        return
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(args.threads)
+    nthreads = None if args.threads == "default" else int(args.threads)
+    threadpool_limits(nthreads)
     n = args.n or (1024 if args.quick else 4096)
     k = args.k or n
     r, b = args.r, args.b
@@ -143,7 +151,8 @@ def main() -> None:
     try:
         import torch
 
-        torch.set_num_threads(args.threads)
+        if nthreads is not None:
+            torch.set_num_threads(nthreads)
         tq, ttau, tX = torch.from_numpy(qr), torch.from_numpy(tau), torch.from_numpy(X)
         tC = torch.from_numpy(C)
         tq_r, ttau_r = torch.from_numpy(qr_r), torch.from_numpy(tau_r)

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import interleaved
+from _common import interleaved, one_txt
 
 import projkit
 
@@ -78,7 +78,8 @@ def bench_rsvd(label: str, A, rank: int, n_iter: int, repeat: int, seeds: int = 
     e_ours = float(np.mean([frob_error(A, *ours(sd)) for sd in range(seeds)]))
     e_peer = float(np.mean([frob_error(A, *peer(sd)) for sd in range(seeds)]))
     print(f"{label:<46}{t['ours'] * 1e3:>10.1f} ms{t['peer'] * 1e3:>10.1f} ms"
-          f"{t['peer'] / t['ours']:>8.2f}x   err {e_ours:.6f} vs {e_peer:.6f}", flush=True)
+          f"{t['peer'] / t['ours']:>8.2f}x   err {e_ours:.6f} vs {e_peer:.6f}"
+          + one_txt(t["ours"], t["peer"]), flush=True)
 
 
 def bench_cur(label: str, A, rank: int, repeat: int) -> None:
@@ -110,13 +111,13 @@ def bench_cur(label: str, A, rank: int, repeat: int) -> None:
     e_peer /= nA
     print(f"{label + ' ID (randomized, q=1)':<46}{t['id'] * 1e3:>10.1f} ms"
           f"{t['peer'] * 1e3:>10.1f} ms{t['peer'] / t['id']:>8.2f}x   err {e_id:.6f} vs "
-          f"{e_peer:.6f}", flush=True)
+          f"{e_peer:.6f}" + one_txt(t["id"], t["peer"]), flush=True)
     print(f"{label + ' ID (pivoted QR)':<46}{t['qr'] * 1e3:>10.1f} ms"
           f"{t['peer'] * 1e3:>10.1f} ms{t['peer'] / t['qr']:>8.2f}x   err {e_qr:.6f} vs "
-          f"{e_peer:.6f}", flush=True)
+          f"{e_peer:.6f}" + one_txt(t["qr"], t["peer"]), flush=True)
     print(f"{label + ' CUR (deim) vs scipy ID':<46}{t['cur'] * 1e3:>10.1f} ms"
           f"{t['peer'] * 1e3:>10.1f} ms{t['peer'] / t['cur']:>8.2f}x   err {e_cur:.6f} vs "
-          f"{e_peer:.6f}", flush=True)
+          f"{e_peer:.6f}" + one_txt(t["cur"], t["peer"]), flush=True)
 
 
 def main() -> None:

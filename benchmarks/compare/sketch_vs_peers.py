@@ -6,6 +6,9 @@
 * the Gaussian sketch against scikit-learn's GaussianRandomProjection;
 * SRHT against the Gaussian sketch on a dense 2¹⁶ × 512 float64 matrix at size 2048.
 
+Every time is at the default threads (what users get), with the one-thread figure beside it
+(see ``_common.interleaved``).
+
 Usage: python benchmarks/compare/sketch_vs_peers.py [--quick]
 """
 
@@ -46,6 +49,10 @@ def main() -> None:
         def sk_sparse(At=At, dens=dens):
             return SparseRandomProjection(256, density=dens, random_state=1).fit_transform(At)
 
+        def ours_sparse_csr(A=A, dens=dens):
+            return projkit.sketch(A, 256, method="sparse", rng=1, density=dens,
+                                  dense_output=False)
+
         def ours_cs(A=A):
             return projkit.sketch(A, 256, method="countsketch", rng=1)
 
@@ -57,9 +64,12 @@ def main() -> None:
         print(row(f"sparse RP vs sklearn SRP, {tag}", t["o1"], t["p1"]))
         print(row(f"countsketch vs scipy CW, {tag}", t["o2"], t["p2"]))
         m = {k: peak_bytes(f) for k, f in
-             {"o1": ours_sparse, "p1": sk_sparse, "o2": ours_cs, "p2": scipy_cs}.items()}
+             {"o1": ours_sparse, "p1": sk_sparse, "o2": ours_cs, "p2": scipy_cs,
+              "o3": ours_sparse_csr}.items()}
         print(f"{'  peak memory (MiB) sparse RP / sklearn':<48}{m['o1'] / 2**20:>11.1f} MiB"
               f"{m['p1'] / 2**20:>11.1f} MiB{m['p1'] / m['o1']:>9.2f}x")
+        print(f"{'  peak memory (MiB) sparse dense_output=False':<48}{m['o3'] / 2**20:>11.1f} MiB"
+              f"{m['p1'] / 2**20:>11.1f} MiB{m['p1'] / m['o3']:>9.2f}x")
         print(f"{'  peak memory (MiB) countsketch / scipy':<48}{m['o2'] / 2**20:>11.1f} MiB"
               f"{m['p2'] / 2**20:>11.1f} MiB{m['p2'] / m['o2']:>9.2f}x")
 

@@ -25,10 +25,11 @@ Contestants, each on the same batches in one process, interleaved, median over r
 Reported per setting: total update time (s), the relative Frobenius error
 ``‖A - U diag(s) Vᵀ‖_F / ‖A‖_F`` after the last batch, and the ratios that the issue targets:
 speed-up of ``sparse`` over Zha--Simon, over recomputing with svds and over IncSVD, and the
-error of ``sparse`` relative to Zha--Simon's. BLAS runs single-threaded for every contender
-(``--threads``): on the 2-core machine shared with other jobs that these figures are meant for,
-multi-threaded OpenBLAS under contention slowed the dense baselines by up to 20x at random.
-Timings are indicative.
+error of ``sparse`` relative to Zha--Simon's. The headline times are at the default threads
+(what users get); the one-thread time of each contender is printed beside it (``--threads N``
+pins every pool to N threads from the start instead). On the 2-core machine shared with other
+jobs, multi-threaded OpenBLAS under contention slowed the dense baselines by up to 20x at
+random. Timings are indicative.
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ import time
 import warnings
 from pathlib import Path
 
-# single-threaded BLAS for every contender (set before NumPy loads): on a shared 2-core machine
-# this keeps the comparison fair and the timings steadier; override with --threads
-if __name__ == "__main__":
-    _nt = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1"
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, _nt)
+# default threads unless --threads N pins every pool (set before NumPy loads)
+if __name__ == "__main__" and "--threads" in sys.argv:
+    _nt = sys.argv[sys.argv.index("--threads") + 1]
+    if _nt != "default":
+        for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(_var, _nt)
 
 import numpy as np
 import scipy.io
@@ -59,6 +60,9 @@ HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[2]))
 
 from projkit import SVDUpdater  # noqa: E402
+
+sys.path.insert(0, str(HERE.parent))
+from _common import one_thread  # noqa: E402
 
 DATA = Path(os.environ.get("PROJKIT_DATA", HERE.parents[3] / "shared" / "data"))
 METHODS = ("sparse", "zha-simon", "gkl", "randomized")
@@ -181,14 +185,17 @@ def setting(name, A, axis, b, k, repeats, svds_steps, methods, incsvd=True):
     # warm-up (Numba compilation, caches) outside the timings
     SVDUpdater.from_factors(*init, method="sparse").add_rows(sp.csr_matrix(A0[:3]))
     times = {key: [] for key in runners}
+    times1 = {key: [] for key in runners}
     final = {}
-    for _ in range(repeats):
-        for key, fn in runners.items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                dt, fac = fn()
-            times[key].append(dt)
-            final[key] = fac
+    for regime, store in ((contextlib.nullcontext, times), (one_thread, times1)):
+        with regime():
+            for _ in range(repeats):
+                for key, fn in runners.items():
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        dt, fac = fn()
+                    store[key].append(dt)
+                    final[key] = fac
     t_svds, fac_svds, n_svds = time_svds(A, axis, steps, k, svds_steps)
     rows = []
     for key in runners:
@@ -198,10 +205,14 @@ def setting(name, A, axis, b, k, repeats, svds_steps, methods, incsvd=True):
     label = "rows" if axis == 0 else "columns"
     print(f"\n## {name}: add {label} {half}->{A.shape[axis]} in {len(steps)} batches, k={k}, "
           f"median of {repeats}")
-    print(f"{'method':<26}{'time (s)':>10}{'rel. error':>12}{'ours faster by':>16}")
+    print(f"{'method':<26}{'time (s)':>10}{'rel. error':>12}{'ours faster by':>16}"
+          f"{'| 1 thread (s)':>15}{'faster by':>11}")
     ours_t = rows[0][1]
+    ours_1 = statistics.median(times1[rows[0][0]])
     for key, t, e in rows:
-        print(f"{key:<26}{t:>10.3f}{e:>12.5f}{t / ours_t:>15.1f}x")
+        one = (f"{statistics.median(times1[key]):>15.3f}"
+               f"{statistics.median(times1[key]) / ours_1:>10.1f}x") if key in times1 else ""
+        print(f"{key:<26}{t:>10.3f}{e:>12.5f}{t / ours_t:>15.1f}x{one}")
     d = {key: (t, e) for key, t, e in rows}
     zs = d.get("zha-simon")
     if zs:
@@ -217,7 +228,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--svds-steps", type=int, default=None,
                     help="steps at which svds recomputation is timed (scaled to all steps)")
-    ap.add_argument("--threads", default="1", help="BLAS threads (default 1)")
+    ap.add_argument("--threads", default="default",
+                    help="pin BLAS/OpenMP to N threads from the start (default: leave them)")
     ap.add_argument("--incsvd", choices=["auto", "all", "off"], default="auto",
                     help="run the authors' IncSVD: auto = everywhere, but only Classic3 rows "
                          "with --quick (its pure-Python Gram-Schmidt takes minutes on the "

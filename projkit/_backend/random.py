@@ -33,7 +33,9 @@ __all__ = [
     "check_rng",
     "device_rng",
     "draw_key",
+    "gaussian_entries",
     "gaussian_from_bits",
+    "gaussian_pair_from_bits",
     "hash2",
     "hash_entry",
     "hash_row",
@@ -153,3 +155,40 @@ def gaussian_from_bits(bits: Any, xp: ModuleType = np) -> Any:
 def sign_from_bits(bits: Any, xp: ModuleType = np) -> Any:
     """±1.0 (float64) from the top bit."""
     return 1.0 - 2.0 * (bits >> _u64(xp, 63)).astype(xp.float64)
+
+
+def gaussian_pair_from_bits(bits: Any, xp: ModuleType = np) -> tuple[Any, Any]:
+    """Two independent standard normals per word (Box–Muller's cosine and sine), float64.
+
+    ``R = sqrt(−2 log u₁)`` with ``u₁`` from the high 32 bits; the angle ``2π u₂`` (low 32
+    bits) is reduced by quarter turns exactly in integers, ``q = round(4 u₂)``, so that
+    ``cos``/``sin`` see only ``|θ| ≤ π/4``: the same arithmetic as the vectorized Numba twin
+    :func:`._random_numba.gaussian_pair_nb`, whose results agree with these to a few ulp.
+    """
+    u1 = ((bits >> _u64(xp, 32)).astype(xp.float64) + 0.5) * _INV_2_32
+    v = bits & _u64(xp, 0xFFFFFFFF)
+    q = (v + _u64(xp, 1 << 29)) >> _u64(xp, 30)
+    iy = v + (_u64(xp, 1 << 31) - (q << _u64(xp, 30)))
+    x = _TWO_PI * ((iy.astype(xp.float64) - 2147483648.0 + 0.5) * _INV_2_32)
+    rad = xp.sqrt(-2.0 * xp.log(u1))
+    c, s = xp.cos(x), xp.sin(x)
+    m = q & _u64(xp, 3)
+    odd = (m & _u64(xp, 1)) != _u64(xp, 0)
+    a = xp.where(odd, s, c)
+    b = xp.where(odd, c, s)
+    a = xp.where(((m + _u64(xp, 1)) & _u64(xp, 2)) != _u64(xp, 0), -a, a)
+    b = xp.where((m & _u64(xp, 2)) != _u64(xp, 0), -b, b)
+    return rad * a, rad * b
+
+
+def gaussian_entries(key: int, a: Any, b: Any, xp: ModuleType = np) -> Any:
+    """The paired Gaussian stream: N(0, 1) for each ``(a, b)`` under ``key`` (broadcasting).
+
+    Entry ``(a, b)`` is the cosine (even ``b``) or sine (odd ``b``) normal of the word
+    ``hash2(key, a, b // 2)``, so each entry is a pure function of ``(key, a, b)`` and a row
+    of consecutive entries costs one word, one ``log`` and one ``sqrt`` per pair. This is
+    the stream of the Gaussian sketch on every engine.
+    """
+    b = xp.asarray(b).astype(xp.uint64)
+    z0, z1 = gaussian_pair_from_bits(hash2(key, a, b >> _u64(xp, 1), xp), xp)
+    return xp.where((b & _u64(xp, 1)) != _u64(xp, 0), z1, z0)

@@ -17,23 +17,27 @@ from typing import TYPE_CHECKING, Any
 
 import numba as nb
 import numpy as np
+from scipy.linalg import get_blas_funcs
 
 from .._backend import linalg
 from .._backend._random_numba import (
-    gaussian_nb,
+    gaussian_entry_nb,
+    gaussian_row_nb,
     hash_entry_nb,
     hash_row_nb,
     sign_nb,
     uniform_nb,
 )
 from .._backend.namespace import is_sparse
-from ._linear_xp import BLOCK_COLS, srht_parts
+from .._backend.threads import serial_blas
+from ._linear_xp import SRHT_BAND, srht_parts
 
 if TYPE_CHECKING:
     from .linear import _Params
 
 COUNTSKETCH, SPARSE_SIGN, VERY_SPARSE = 0, 1, 2
-_SRHT_BAND = 256  # columns of a fairly dense sparse input densified at a time by the SRHT
+_SRHT_BAND = SRHT_BAND  # columns of a fairly dense sparse input densified at a time (SRHT)
+_TILE_BYTES = 64 << 20  # size of one tile of a Gaussian S (see gaussian_tile_cols)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,16 +67,7 @@ def apply(p: _Params, X: Any, xp: ModuleType = np) -> Any:
         # generate each column of S once per row of A: O(nnz·size), A never densified
         return _dense_columns_csr(p, X, dtype)
     if p.method == "gaussian":
-        out = np.zeros((p.size, X.shape[1]), dtype=dtype)
-        k = np.uint64(p.subkey("gaussian"))
-        scale = 1.0 / math.sqrt(p.size)
-        blk = np.empty((p.size, min(BLOCK_COLS, p.n)), dtype=dtype)
-        for c0 in range(0, p.n, BLOCK_COLS):
-            c1 = min(p.n, c0 + BLOCK_COLS)
-            Sb = blk[:, : c1 - c0]
-            gaussian_block(k, np.int64(c0 + p.offset), np.float64(scale), Sb)
-            out += Sb @ X[c0:c1]
-        return out
+        return _gaussian_apply(p, X, dtype)
     # srht
     signs, sel = srht_parts(p, np)
     out = np.empty((p.size, X.shape[1]), dtype=dtype)
@@ -89,6 +84,48 @@ def apply(p: _Params, X: Any, xp: ModuleType = np) -> Any:
         band = np.empty((p.size, c1 - c0), dtype=dtype)
         srht_forward(Xc[:, c0:c1].toarray(), *args, band)
         out[:, c0:c1] = band
+    return out
+
+
+def gaussian_tile_cols(size: int, n: int) -> int:
+    """Columns of S per tile of the Gaussian sketch: about ``_TILE_BYTES`` of float64, a
+    multiple of 64, and at least 256 so that each GEMM runs at full speed. GEMM packs its
+    operands itself, so the tile need not fit in cache (on the 2-core EPYC dev machine, one
+    thread, 1–64 MiB tiles were within 4 % of each other); what costs is each hand-over
+    between Numba's threads (generating) and BLAS's (multiplying), which spin a while before
+    they sleep: at the default threads on a loaded machine, 4 / 16 / 64 MiB tiles took 2.2 /
+    1.7 / 1.4× the GEMM alone (32 768 × 512 → 2048). 64 MiB is 4096 columns at size 2048."""
+    w = max(256, (_TILE_BYTES // (8 * max(1, size))) // 64 * 64)
+    return int(min(w, max(1, n)))
+
+
+def _gaussian_apply(p: _Params, X: Any, dtype: Any) -> Any:
+    """S @ X for dense X and Gaussian S, generated tile by tile and fed to BLAS GEMM.
+
+    Each tile of columns of S is filled by :func:`gaussian_block` (parallel over its rows,
+    vectorized Box–Muller pairs) and accumulated with ``gemm(beta=1)`` straight into the
+    result (``outᵀ += X[c0:c1]ᵀ · tileᵀ`` on Fortran-ordered views, so nothing is copied for
+    C-ordered X). Other dtypes (complex) take the same tiles through ``@``.
+    """
+    k = np.uint64(p.subkey("gaussian"))
+    scale = np.float64(1.0 / math.sqrt(p.size))
+    w = gaussian_tile_cols(p.size, p.n)
+    blk = np.empty((p.size, w), dtype=dtype if dtype.kind == "f" else np.float64)
+    out = np.zeros((p.size, X.shape[1]), dtype=dtype)
+    gemm = get_blas_funcs("gemm", dtype=dtype) if dtype in (np.float32, np.float64) else None
+    outT = out.T
+    # small tiles' GEMMs on one BLAS thread (the size rule of serial_blas); large ones threaded
+    with serial_blas(np, work=2.0 * p.size * w * X.shape[1]):
+        for c0 in range(0, p.n, w):
+            c1 = min(p.n, c0 + w)
+            Sb = blk[:, : c1 - c0]
+            gaussian_block(k, np.int64(c0 + p.offset), scale, Sb)
+            if gemm is not None:
+                res = gemm(1.0, X[c0:c1].T, Sb.T, beta=1.0, c=outT, overwrite_c=True)
+                if res is not outT and not np.shares_memory(res, outT):
+                    outT[...] = res  # the wrapper had to copy (never for these layouts)
+            else:
+                out += Sb @ X[c0:c1]
     return out
 
 
@@ -121,12 +158,18 @@ def apply_adjoint(p: _Params, Y: Any, xp: ModuleType = np) -> Any:
         return out
     if p.method == "gaussian":
         k = np.uint64(p.subkey("gaussian"))
-        blk = np.empty((p.size, min(BLOCK_COLS, p.n)), dtype=dtype)
-        for c0 in range(0, p.n, BLOCK_COLS):
-            c1 = min(p.n, c0 + BLOCK_COLS)
-            Sb = blk[:, : c1 - c0]
-            gaussian_block(k, np.int64(c0 + p.offset), np.float64(1.0 / math.sqrt(p.size)), Sb)
-            out[c0:c1] = Sb.T @ Yc
+        w = gaussian_tile_cols(p.size, p.n)
+        blk = np.empty((p.size, w), dtype=dtype)
+        with serial_blas(np, work=2.0 * p.size * w * Yc.shape[1]):
+            for c0 in range(0, p.n, w):
+                c1 = min(p.n, c0 + w)
+                Sb = blk[:, : c1 - c0]
+                gaussian_block(k, np.int64(c0 + p.offset), np.float64(1.0 / math.sqrt(p.size)),
+                               Sb)
+                if dtype.kind == "f":
+                    np.dot(Sb.T, Yc, out=out[c0:c1])
+                else:
+                    out[c0:c1] = Sb.T @ Yc
         return out
     signs, sel = srht_parts(p, np)
     srht_adjoint(Yc, signs.astype(dtype), np.int64(p.offset), np.int64(p.n), np.int64(p.npad),
@@ -300,12 +343,11 @@ def sparse_coo(code, k1, k2, size, s, log1mp, scale, offset, n):  # pragma: no c
 
 @nb.njit(cache=True, parallel=True)
 def gaussian_block(key, c0, scale, out):  # pragma: no cover
-    """out[r, j] = scale · N(0, 1) from hash(key, r, c0 + j): a block of a Gaussian S."""
-    size, w = out.shape
+    """out[r, j] = scale · z(key, r, c0 + j), the paired Gaussian stream
+    (:func:`projkit._backend.random.gaussian_entries`): a tile of a Gaussian S."""
+    size = out.shape[0]
     for r in nb.prange(size):
-        h = hash_row_nb(key, r)
-        for j in range(w):
-            out[r, j] = gaussian_nb(hash_entry_nb(h, c0 + j)) * scale
+        gaussian_row_nb(hash_row_nb(key, r), c0, scale, out[r])
 
 
 @nb.njit(cache=True, parallel=True)
@@ -402,7 +444,7 @@ def dense_columns_csr(code, key, sel, signs, scale, offset, indptr, indices, dat
             gi = i + offset
             if code == 0:
                 for q in range(w):
-                    g[q] = gaussian_nb(hash_entry_nb(hash_row_nb(key, q0 + q), gi)) * scale
+                    g[q] = gaussian_entry_nb(hash_row_nb(key, q0 + q), gi) * scale
             else:
                 ug = np.uint64(gi)
                 sg = signs[i] * scale

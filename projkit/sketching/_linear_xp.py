@@ -23,7 +23,8 @@ from .._backend.namespace import is_sparse
 if TYPE_CHECKING:
     from .linear import _Params
 
-BLOCK_COLS = 4096  # columns of S generated at a time for the Gaussian sketch (both engines)
+BLOCK_COLS = 4096  # columns of S generated at a time for the Gaussian sketch (this engine)
+SRHT_BAND = 256  # columns of a sparse input densified at a time by the SRHT (both engines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,7 +88,7 @@ def gaussian_block(p: _Params, c0: int, c1: int, dtype: Any, xp: ModuleType) -> 
     k = p.subkey("gaussian")
     r = xp.arange(p.size, dtype=xp.int64)[:, None]
     j = xp.arange(c0 + p.offset, c1 + p.offset, dtype=xp.int64)[None, :]
-    g = prand.gaussian_from_bits(prand.hash2(k, r, j, xp), xp)
+    g = prand.gaussian_entries(k, r, j, xp)
     return (g / math.sqrt(p.size)).astype(dtype)
 
 
@@ -159,10 +160,22 @@ def apply(p: _Params, X: Any, xp: ModuleType) -> Any:
             out += (X[c0:c1].T @ Sb.T).T if sparse else Sb @ X[c0:c1]
         return out
     signs, sel = srht_parts(p, xp)
-    Xd = X.toarray() if sparse else X
-    buf = xp.zeros((p.npad, X.shape[1]), dtype=dtype)
-    buf[p.offset: p.offset + p.n] = Xd * signs.astype(dtype)[:, None]
-    return fwht(buf, xp)[sel] * dtype.type(1.0 / math.sqrt(p.size))
+    sg = signs.astype(dtype)[:, None]
+    scale = dtype.type(1.0 / math.sqrt(p.size))
+    if not sparse:
+        buf = xp.zeros((p.npad, X.shape[1]), dtype=dtype)
+        buf[p.offset: p.offset + p.n] = X * sg
+        return fwht(buf, xp)[sel] * scale
+    # sparse X: the transform mixes all rows, so it runs on SRHT_BAND columns at a time (one
+    # dense n' × SRHT_BAND buffer, never the whole n × d matrix)
+    out = xp.empty((p.size, X.shape[1]), dtype=dtype)
+    Xc = X.tocsc()
+    for c0 in range(0, X.shape[1], SRHT_BAND):
+        c1 = min(X.shape[1], c0 + SRHT_BAND)
+        buf = xp.zeros((p.npad, c1 - c0), dtype=dtype)
+        buf[p.offset: p.offset + p.n] = Xc[:, c0:c1].toarray() * sg
+        out[:, c0:c1] = fwht(buf, xp)[sel] * scale
+    return out
 
 
 def apply_adjoint(p: _Params, Y: Any, xp: ModuleType) -> Any:
