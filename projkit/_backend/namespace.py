@@ -21,6 +21,7 @@ __all__ = [
     "device_of",
     "is_cupy",
     "is_cupy_namespace",
+    "is_dask",
     "is_numpy_namespace",
     "is_sparse",
     "is_torch",
@@ -39,6 +40,12 @@ def is_cupy(x: Any) -> bool:
     """True for a CuPy array or a :mod:`cupyx.scipy.sparse` matrix."""
     mod = type(x).__module__
     return mod.startswith("cupy") or mod.startswith("cupyx")
+
+
+def is_dask(x: Any) -> bool:
+    """True for a ``dask.array.Array`` (chunked and lazy): the functions with a Dask engine
+    (``_<name>_dask.py``) test this first and never turn the array into one in memory."""
+    return type(x).__module__.startswith("dask.array")
 
 
 def is_torch(x: Any) -> bool:
@@ -72,6 +79,10 @@ def _namespace_of(x: Any) -> ModuleType:
         import cupy
 
         return cupy
+    if is_dask(x):
+        import dask.array
+
+        return dask.array
     import array_api_compat
 
     try:

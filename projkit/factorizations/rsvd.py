@@ -41,6 +41,7 @@ import numpy as np
 from .._backend import check_positive_int, device_rng
 from .._backend.dispatch import select
 from .._backend.linalg import cholesky_qr_step, cholqr2, conj_t, eps, orth, real_dtype, svd
+from .._backend.namespace import is_dask
 from .._backend.random import draw_key
 from .._backend.threads import serial_blas
 from . import _rsvd_lapack, _rsvd_xp
@@ -303,6 +304,11 @@ def range_finder(
 
     Notes
     -----
+    A ``dask.array.Array`` (NumPy or SciPy sparse chunks, chunked along the rows or both
+    ways) gives a lazy dask ``Q`` chunked like ``A``'s rows, equal to the in-memory ``Q`` for
+    the same int ``rng`` to rounding; it reads ``A`` ``2 n_iter + 1`` times (TSQR bases, see
+    :func:`rsvd`). ``tol`` is not available for dask arrays.
+
     Fixed size: ``Q = orth((A Aᴴ)^q A Ω)`` for a random ``Ω`` (n × size), with the block
     renormalized after every product (HMT Algorithm 4.4) by a Cholesky-QR pass, with LU as
     in Szlam et al. (2014) as the fallback on NumPy. Adaptive: the blocked randQB_EI algorithm of
@@ -327,6 +333,10 @@ def range_finder(
     >>> bool(np.allclose(Q @ (Q.T @ A), A))
     True
     """
+    if is_dask(A):  # the blockwise engine (lazy; A is never made one in-memory array)
+        from ._rsvd_dask import range_finder_dask
+
+        return range_finder_dask(A, size, n_iter=n_iter, sketch=sketch, tol=tol, rng=rng)
     op, back = _as_operand(A)
     m, n = op.shape
     n_iter = check_positive_int(n_iter, name="n_iter", low=0)
@@ -403,6 +413,16 @@ def rsvd(
 
     Notes
     -----
+    **Dask arrays** (chunks NumPy or SciPy sparse, kept sparse; chunked along the rows only or
+    along both dimensions): the result is lazy, ``U`` a dask array chunked like ``A``'s rows and
+    ``Vt`` like its columns, equal to the in-memory result for the same int ``rng`` to
+    rounding, whatever the chunking. Every step is blockwise (one task per chunk and a tree
+    sum; Cholesky-QR normalizations as in memory, the bases by TSQR), ``Ω`` is drawn on the
+    client on the shorter side, and a call reads
+    ``A`` exactly ``2 n_iter + 2`` times (one sample, two per power iteration, one for
+    ``B = Qᴴ A``), each pass a fresh chunk-by-chunk read so that ``A`` may exceed the cluster's
+    memory. ``tol`` is not available for dask arrays; NaN/inf are not looked for.
+
     With ``M = A`` (or ``Aᴴ`` when ``m < n``, so that the basis has the shorter length):
     ``Q = orth((M Mᴴ)^q M Ω)``, ``B = Qᴴ M`` (l × n, l = rank + oversample),
     ``B = Û Σ Vᴴ``, ``U = Q Û``. Halko, Martinsson & Tropp (Thm. 10.6) bound the expected error
@@ -433,6 +453,11 @@ def rsvd(
     >>> bool(np.allclose(s, np.linalg.svd(A, compute_uv=False)[:5]))
     True
     """
+    if is_dask(A):  # the blockwise engine (lazy; A is never made one in-memory array)
+        from ._rsvd_dask import rsvd_dask
+
+        return rsvd_dask(A, rank, oversample=oversample, n_iter=n_iter, sketch=sketch, tol=tol,
+                         rng=rng)
     op, back = _setup(A, adjoint_for="rsvd")
     m, n = op.shape
     tol = _check_tol(tol)
