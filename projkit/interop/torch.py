@@ -16,6 +16,9 @@ _LAZY = {
     # gradient low-rank projectors as optimizer hooks (optim/lowrank.py)
     "GradientProjectorHook": "projkit.interop._lowrank_torch",
     "ProjectedAdam": "projkit.interop._lowrank_torch",
+    # GaLore optimizers, a drop-in for galore-torch (optim/lowrank.py refreshes)
+    "GaLoreAdam": "projkit.interop._galore_torch",
+    "GaLoreAdamW": "projkit.interop._galore_torch",
 }
 
 __all__ = sorted(_LAZY)
@@ -26,3 +29,8 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'projkit.interop.torch' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    # the lazily loaded names (PEP 562), which the module's globals do not hold until used
+    return list(__all__)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -34,6 +35,7 @@ import numpy as np
 
 from .._backend import check_input, check_rng, native
 from .._backend.namespace import is_torch
+from .._backend.threads import serial_blas
 from ._dct import dct_coefficients, dct_matrix
 from ._lowrank_xp import grass, oja, rsvd_left, seed_from, svd_left
 from ._lowrank_xp import mT as _T
@@ -233,6 +235,9 @@ class GradientProjector:
             half = str(getattr(g, "dtype", "")).rsplit(".", 1)[-1] == "float16"
             a, _, b = check_input(g, name=nm, ndim=tuple(range(1, 9)), accept_sparse=False,
                                   finite=False, dtype=np.float32 if half else None)
+            if 0 in tuple(a.shape):
+                raise ValueError(f"{nm}: expected a non-empty gradient, got shape "
+                                 f"{tuple(a.shape)}")
             back = back or b
             arrs.append(a)
         xp = _namespace(arrs[0])
@@ -295,15 +300,18 @@ class GradientProjector:
         due = (self._P is None or self.method == "online_pca"
                or int(step) % self.update_gap == 0)
         RH = None
-        if due:
-            _check_finite(xp, stack)
-            RH = self._refresh(xp, H, lay["r"])
-            self.refreshed = True
-            self.last_refresh = int(step)
-        else:
-            self.refreshed = False
-        if RH is None:
-            RH = self._project_body(xp, H)
+        # small per-layer products and factorizations: one BLAS thread (they fight torch's
+        # OpenMP threads otherwise) unless the projection itself is a large GEMM
+        with serial_blas(xp, work=2.0 * math.prod(H.shape) * lay["r"]):
+            if due:
+                _check_finite(xp, stack)
+                RH = self._refresh(xp, H, lay["r"])
+                self.refreshed = True
+                self.last_refresh = int(step)
+            else:
+                self.refreshed = False
+            if RH is None:
+                RH = self._project_body(xp, H)
         R = RH if lay["side"] == "left" else _T(xp, RH)
         if not batched:
             R = R[0]
@@ -335,7 +343,8 @@ class GradientProjector:
         RH = a if lay["side"] == "left" else _T(xp, a)
         if lay["batch"] is None:
             RH = RH[None]
-        full = self._back_body(xp, RH)
+        with serial_blas(xp, work=2.0 * math.prod(RH.shape) * lay["d"]):
+            full = self._back_body(xp, RH)
         if lay["side"] == "right":
             full = _T(xp, full)
         if self.scale != 1.0:
@@ -471,7 +480,15 @@ class GradientProjector:
         old, old_s = self._P, self._scales
         RH = None
         if self.method == "svd":
-            self._P = svd_left(xp, H, r)
+            try:
+                self._P = svd_left(xp, H, r)
+                ok = bool(xp.all(xp.isfinite(self._P)))
+            except np.linalg.LinAlgError:
+                ok = False
+            if not ok:  # no convergence: a randomized basis instead (never NaN), and say so
+                warnings.warn("GradientProjector: the SVD did not converge; refreshed with the "
+                              "randomized SVD instead", RuntimeWarning, stacklevel=3)
+                self._P = rsvd_left(xp, H, r, self.oversample, self.n_iter, seed_from(self._rng))
         elif self.method == "rsvd":
             self._P = rsvd_left(xp, H, r, self.oversample, self.n_iter, seed_from(self._rng))
         elif self.method == "dct":
