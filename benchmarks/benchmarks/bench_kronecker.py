@@ -18,7 +18,7 @@ class KroneckerUpdateQuery:
     """One rank-k update followed by one query (the per-iteration cost of an IPM step)."""
 
     params = ([(32, 200), (64, 500)], [1, 5], ["w_kron_i", "sqrt_kron_sqrt"],
-              ["exact", "sketched"])
+              ["exact", "lazy"])
     param_names = ["n_m", "k", "form", "mode"]
     timeout = 300
 
@@ -26,7 +26,7 @@ class KroneckerUpdateQuery:
         n, m = n_m
         rng, A, W = _problem(n, m)
         self.kp = projkit.KroneckerProjection(A, W, form=form, mode=mode,
-                                              eps=0.05 if mode == "sketched" else None)
+                                              eps=0.05 if mode == "lazy" else None)
         self.U, _ = np.linalg.qr(rng.standard_normal((n, k)))
         self.c = 0.05 * rng.uniform(-1, 1, k)
         self.h = rng.standard_normal(n * n)
@@ -50,7 +50,7 @@ class KroneckerSetQuery:
     def setup(self, n_m, sketch_size, n_coords):
         n, m = n_m
         rng, A, W = _problem(n, m)
-        self.kp = projkit.KroneckerProjection(A, W, mode="sketched", eps=0.2,
+        self.kp = projkit.KroneckerProjection(A, W, mode="lazy", eps=0.2,
                                               sketch_size=sketch_size,
                                               robust={"per_query": 5, "n_sketches": 20,
                                                       "max_queries": 10**6},

@@ -24,6 +24,7 @@ Contents:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -195,17 +196,114 @@ def _implicit_orth(xp: ModuleType, ops: EngineOps, Y: _Factor, E: Any,
     the others can carry (``u ‖E‖_F² / λ_min``) is reported so that the caller checks it.
     Cost ``O(nnz(E) k + s² k + s³)``, independent of ``n``; ``u`` is the unit roundoff.
     """
+    Ct, G, normE2 = _implicit_gram(xp, ops, Y, E)
+    thr = DROP * u * normE2
+    pmul, EQ, inv_lmin = ops.factor_gram(G, thr)
+    loss = u * normE2 * inv_lmin
+    return _Implicit(E, Ct, pmul, EQ, loss)
+
+
+def _implicit_gram(xp: ModuleType, ops: EngineOps, Y: _Factor, E: Any) -> tuple[Any, Any, float]:
+    """``Ct = E Y``, the implicit Gram matrix ``XᵀX = EEᵀ - Ct Ctᵀ`` of the residual
+    ``X = Eᵀ - Y Ctᵀ`` (``s × s``) and ``‖E‖_F²``: ``O(nnz(E) k + s² k)``."""
     Ct = xp.asarray(ops.gather(E, Y.buf, Y.n))
     if Y.K is not None:
         Ct = Ct @ Y.K
     EEt = (E @ E.T).toarray()
     G = EEt - Ct @ Ct.T
     G = 0.5 * (G + G.T)
-    normE2 = float(xp.sum(xp.diagonal(EEt)))
+    return Ct, G, float(xp.sum(xp.diagonal(EEt)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Deng et al.'s sparse GKL and sparse RPI (their Algorithms 6 and 8): the Krylov / power
+# subspaces of the residual X = Eᵀ - Y Ctᵀ, computed on the implicit pair (B = Eᵀ, C = Ct)
+#
+# Every vector of range(X) is q = X a = B a - Y (Ct a): the authors carry the pair
+# (B a, C a); here the pair is kept as its coefficient a ∈ R^s, which gives the same vectors
+# with ⟨X a, X b⟩ = aᵀ G b and Xᵀ (X a) = G a for the Gram G = XᵀX of _implicit_gram, so
+# every step costs O(s²) and none touches n-length (or nnz-length) vectors.
+
+
+def _g_orthonormalize(xp: ModuleType, G: Any, A: Any, thr: float) -> Any:
+    """Columns of ``A`` (``s × l``) made ``G``-orthonormal (``AᵀGA = I``), twice for
+    stability; directions whose ``G``-norm² is below ``thr`` (per unit coefficient) are
+    dropped (they are rounding of ``G``)."""
+    for _ in range(2):
+        if A.shape[1] == 0:
+            return A
+        A = A / xp.maximum(xp.linalg.norm(A, axis=0), xp.finfo(A.dtype).tiny)[None, :]
+        H = A.T @ (G @ A)
+        lam, W = xp.linalg.eigh(0.5 * (H + H.T))
+        keep = lam > thr * A.shape[1]
+        A = (A @ W[:, keep]) / xp.sqrt(lam[keep])[None, :]
+    return A
+
+
+def _implicit_from_coefficients(E: Any, Ct: Any, G: Any, A: Any, u: float,
+                                normE2: float) -> _Implicit:
+    """The implicit basis ``Q = X A`` (``AᵀGA = I``): ``E Q = G A``, and a loss estimate
+    ``u ‖E‖_F² ‖A‖_F²`` (the rounding of ``G`` seen through ``A``)."""
+    loss = u * normE2 * float((A * A).sum())
+
+    def pmul(Z: Any) -> Any:
+        return A @ Z
+
+    return _Implicit(E, Ct, pmul, G @ A, loss)
+
+
+def _implicit_gkl(xp: ModuleType, ops: EngineOps, Y: _Factor, E: Any, u: float, l: int,
+                  gen: Any) -> _Implicit:
+    """``l`` steps of Golub--Kahan--Lanczos on the residual ``X`` in implicit form (Deng et
+    al.'s sparse GKL), with full reorthogonalization of both Lanczos sequences: the left
+    vectors ``q_j = X a_j`` span ``Q``. ``O(nnz(E) k + s² (k + l))``."""
+    Ct, G, normE2 = _implicit_gram(xp, ops, Y, E)
     thr = DROP * u * normE2
-    pmul, EQ, inv_lmin = ops.factor_gram(G, thr)
-    loss = u * normE2 * inv_lmin
-    return _Implicit(E, Ct, pmul, EQ, loss)
+    s = G.shape[0]
+    dt = G.dtype
+    Acoef = xp.zeros((s, l), dtype=dt)
+    GA = xp.zeros((s, l), dtype=dt)
+    P = xp.zeros((s, l + 1), dtype=dt)
+    p = gen.standard_normal(s, dtype=dt)
+    P[:, 0] = p / xp.linalg.norm(p)
+    a_prev = xp.zeros(s, dtype=dt)
+    beta = 0.0
+    used = 0
+    for j in range(l):
+        a = P[:, j] - beta * a_prev                          # q = X p_j - β q_{j-1}
+        for _ in range(2):                                   # q ⟂ q_0..q_{j-1} (G-product)
+            a = a - Acoef[:, :j] @ (GA[:, :j].T @ a)
+        Ga = G @ a
+        alpha2 = float(a @ Ga)
+        if alpha2 <= thr * float(a @ a):
+            break
+        alpha = math.sqrt(alpha2)
+        a, Ga = a / alpha, Ga / alpha
+        Acoef[:, j], GA[:, j] = a, Ga
+        used = j + 1
+        p = Ga - alpha * P[:, j]                              # Xᵀ q_j - α p_j
+        for _ in range(2):
+            p = p - P[:, : j + 1] @ (P[:, : j + 1].T @ p)
+        beta = float(xp.linalg.norm(p))
+        if beta <= math.sqrt(thr):
+            break
+        P[:, j + 1] = p / beta
+        a_prev = a
+    A = _g_orthonormalize(xp, G, Acoef[:, :used], thr)
+    return _implicit_from_coefficients(E, Ct, G, A, u, normE2)
+
+
+def _implicit_rpi(xp: ModuleType, ops: EngineOps, Y: _Factor, E: Any, u: float, l: int,
+                  t: int, gen: Any) -> _Implicit:
+    """Randomized range finder of the residual ``X`` with ``t`` power iterations, in implicit
+    form (Deng et al.'s sparse RPI): ``Q = orth(X Ω)``, then ``Q ← orth(X Xᵀ Q)``; with
+    ``Q = X A`` the power step is ``A ← G A``. ``O(nnz(E) k + s² (k + l t))``."""
+    Ct, G, normE2 = _implicit_gram(xp, ops, Y, E)
+    thr = DROP * u * normE2
+    A = _g_orthonormalize(xp, G, gen.standard_normal((G.shape[0], l), dtype=G.dtype), thr)
+    for _ in range(t):
+        A = _g_orthonormalize(xp, G, G @ A, thr)
+    return _implicit_from_coefficients(E, Ct, G, A, u, normE2)
 
 
 def _implicit_apply(ops: EngineOps, Y: _Factor, orth: _Implicit, Gtop: Any, Gbot: Any,

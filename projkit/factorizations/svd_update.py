@@ -24,9 +24,19 @@ where ``Q`` is an orthonormal basis of (an approximation of) the part of ``range
     ``V = V′ K_V`` with small ``k × k`` matrices ``K``. An update then multiplies the ``K``\\ s
     and touches only the rows of ``U′`` and ``V′`` it changes (Numba gather/scatter kernels):
     ``O(nnz(E) k + s² k + (k + s)³)`` per update, independent of ``m`` and ``n``.
+``"sparse_gkl"``, ``"sparse_rpi"`` (Deng et al. 2024, their sparse GKL and sparse RPI)
+    The same implicit ``Q = (B - V C) P`` and extended storage, with ``P`` (``s × l``) from
+    ``l`` Golub--Kahan--Lanczos steps, or a randomized range finder with ``t`` power
+    iterations, run on the implicit pair instead of an exact orthogonalization: the core is
+    ``(k + s) × (k + l)``, so an update costs ``O(nnz(E) k + s² (k + l t) + (k + s)(k + l)²)``
+    instead of the ``(k + s)³`` of ``"sparse"``. projkit carries each implicit vector by its
+    ``s`` coefficients on ``X = B - V C`` (inner products through the ``s × s`` Gram matrix
+    ``XᵀX = BᵀB - CᵀC``), where the authors' code carries the pair ``(B a, C a)``: the same
+    subspaces, with every Lanczos/power step ``O(s²)``.
 
-Use ``"sparse"`` for sparse updates (its speed comes from sparsity), ``"zha-simon"`` as the
-accurate reference, ``"gkl"``/``"randomized"`` when updates are dense and large.
+Use ``"sparse"`` for sparse updates (its speed comes from sparsity), ``"sparse_gkl"`` /
+``"sparse_rpi"`` for sparse updates with many rows (``s ≫ l``), ``"zha-simon"`` as the accurate
+reference, ``"gkl"``/``"randomized"`` when updates are dense and large.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ from .._backend import (
 )
 from .._backend.dispatch import select
 from .._backend.linalg import csr, eps
+from .._backend.threads import serial_blas
 from . import _svd_update_lapack, _svd_update_xp
 from ._operand import _Operand
 from ._results import SVD
@@ -57,7 +68,9 @@ from ._svd_update_core import (
     _frob2,
     _gkl_basis,
     _implicit_apply,
+    _implicit_gkl,
     _implicit_orth,
+    _implicit_rpi,
     _randomized_basis,
     _zha_simon_basis,
     bound,
@@ -67,7 +80,9 @@ from ._svd_update_core import (
 
 __all__ = ["SVDUpdater"]
 
-_METHODS = ("sparse", "zha-simon", "gkl", "randomized")
+_METHODS = ("sparse", "zha-simon", "gkl", "randomized", "sparse_gkl", "sparse_rpi")
+# the methods that keep the factors in extended form and update them through the implicit pair
+_IMPLICIT = ("sparse", "sparse_gkl", "sparse_rpi")
 _INITS = ("rsvd", "exact")
 
 
@@ -114,19 +129,20 @@ class SVDUpdater:
         become float64. It is not stored: only its truncated SVD is.
     rank : int
         ``k``, the number of singular triplets kept (``1 <= k <= min(m, n)``).
-    method : {"sparse", "zha-simon", "gkl", "randomized"}, default "sparse"
-        How updates are computed (see Notes and the module docstring).
+    method : {"sparse", "zha-simon", "gkl", "randomized", "sparse_gkl", "sparse_rpi"}
+        How updates are computed (default ``"sparse"``; see Notes and the module docstring).
     init : {"rsvd", "exact"}, default "rsvd"
         Initial factorization: :func:`projkit.rsvd`, or an exact truncated SVD
         (:func:`scipy.sparse.linalg.svds` for sparse ``A``, LAPACK for dense).
     subspace : int, default 10
-        ``l``, the number of augmentation vectors of ``"gkl"`` and ``"randomized"`` (when an
-        update has at most ``l`` new directions they compute the exact Zha--Simon basis).
+        ``l``, the number of augmentation vectors of ``"gkl"``, ``"randomized"``,
+        ``"sparse_gkl"`` and ``"sparse_rpi"`` (when an update has at most ``l`` new directions
+        they compute the exact Zha--Simon, resp. ``"sparse"``, basis).
     power_iter : int, default 1
-        ``t``, the power iterations of ``"randomized"``.
+        ``t``, the power iterations of ``"randomized"`` and ``"sparse_rpi"``.
     rng : None, int or numpy.random.Generator
         Randomness of ``init="rsvd"``, of the ARPACK start vector and of the
-        ``"gkl"``/``"randomized"`` methods (SPEC 7).
+        ``"gkl"``/``"randomized"``/``"sparse_gkl"``/``"sparse_rpi"`` methods (SPEC 7).
 
     Attributes
     ----------
@@ -347,7 +363,8 @@ class SVDUpdater:
         if E.shape[1] != self.n_cols:
             raise ValueError(f"E: expected shape (s, {self.n_cols}), got {tuple(E.shape)}")
         if E.shape[0]:
-            self._append(self._U, self._V, E)
+            with serial_blas(self._xp):  # many small products and a small SVD per update
+                self._append(self._U, self._V, E)
         return self
 
     def add_columns(self, E: Any) -> SVDUpdater:
@@ -357,7 +374,8 @@ class SVDUpdater:
             raise ValueError(f"E: expected shape ({self.n_rows}, s), got {tuple(E.shape)}")
         if E.shape[1]:
             Et = E.T.tocsr() if is_sparse(E) else E.T
-            self._append(self._V, self._U, Et)
+            with serial_blas(self._xp):
+                self._append(self._V, self._U, Et)
         return self
 
     def update(self, D: Any, E: Any) -> SVDUpdater:
@@ -373,7 +391,8 @@ class SVDUpdater:
         if D.shape[1]:
             Dt = D.T.tocsr() if is_sparse(D) else D.T
             Et = E.T.tocsr() if is_sparse(E) else E.T
-            self._lowrank(Dt, Et)
+            with serial_blas(self._xp):
+                self._lowrank(Dt, Et)
         return self
 
     # -- bodies -----------------------------------------------------------------------------
@@ -385,8 +404,15 @@ class SVDUpdater:
         ``Ct = E Y`` and ``EQ = E Q``.
         """
         xp = self._xp
-        if self.method == "sparse":
-            orth = _implicit_orth(xp, self._ops, Y, csr(xp, E), self._eps)
+        if self.method in _IMPLICIT:
+            Ec = csr(xp, E)
+            if self.method == "sparse" or self._l >= E.shape[0]:
+                orth = _implicit_orth(xp, self._ops, Y, Ec, self._eps)
+            elif self.method == "sparse_gkl":
+                orth = _implicit_gkl(xp, self._ops, Y, Ec, self._eps, self._l, self._gen)
+            else:
+                orth = _implicit_rpi(xp, self._ops, Y, Ec, self._eps, self._l, self._t,
+                                     self._gen)
             Y.loss += orth.loss
             return orth, None, orth.Ct, orth.EQ
         V = Y.stored()  # baselines keep K = I
@@ -484,7 +510,7 @@ class SVDUpdater:
         X.buf[: X.n] = Q @ a
         X.K = None
         X.loss = self._eps * self._k
-        Y.rotate(bt.T, extended=self.method == "sparse")
+        Y.rotate(bt.T, extended=self.method in _IMPLICIT)
         Y.loss += self._eps * self._k
         self._s = t
 

@@ -16,10 +16,12 @@ Both are written once against the array namespace, so the arrays never leave the
 
 from __future__ import annotations
 
+import warnings
 from types import ModuleType
 from typing import Any
 
 from .._backend import check_input, check_positive_int, linalg
+from .._backend.validation import NotConvergedWarning
 
 __all__ = ["project_dd_mmatrix", "project_mmatrix"]
 
@@ -120,10 +122,12 @@ def project_dd_mmatrix(T: Any, *, tol: float | None = None, max_iter: int = 100)
         Any square matrix (NumPy, CuPy, or an Array-API array such as a torch tensor).
     tol : float, optional
         Stop when the complementarity residual :math:`\\|\\min(\\mu, X\\mathbf 1)\\|_\\infty` is
-        below ``tol`` times the scale of ``T`` (default: 100 machine epsilons). The active set
-        is then exact and the result is the projection to rounding.
+        below :math:`\\mathrm{tol}\\cdot p \\cdot \\max_{ij}|\\bar T_{ij}|` (a row sum adds p
+        entries, hence the factor p; default ``tol``: 100 machine epsilons of the dtype). The
+        active set is then exact and the result is the projection to rounding.
     max_iter : int
-        Maximum number of Newton steps on the dual (a handful are needed in practice).
+        Maximum number of Newton steps on the dual (a handful are needed in practice); a
+        :class:`~projkit.NotConvergedWarning` is issued when they run out first.
 
     Returns
     -------
@@ -171,7 +175,16 @@ def project_dd_mmatrix(T: Any, *, tol: float | None = None, max_iter: int = 100)
     max_iter = check_positive_int(max_iter, name="max_iter")
     if tol is not None and not (isinstance(tol, int | float) and tol > 0):
         raise ValueError(f"tol: expected a positive float, got {tol!r}")
-    X, _ = _project_dd(xp, T, tol=tol, max_iter=max_iter)
+    info: dict[str, bool] = {}
+    X, _ = _project_dd(xp, T, tol=tol, max_iter=max_iter, info=info)
+    if not info["converged"]:
+        warnings.warn(
+            f"project_dd_mmatrix stopped at max_iter={max_iter} before the complementarity "
+            "residual reached tol; the result is feasible for the clip but its row sums may be "
+            "slightly negative",
+            NotConvergedWarning,
+            stacklevel=2,
+        )
     return back(X)
 
 
@@ -190,8 +203,13 @@ def _project_dd(
     mu0: Any = None,
     tol: float | None = None,
     max_iter: int = 100,
+    info: dict[str, bool] | None = None,
 ) -> tuple[Any, Any]:
-    """Projection onto the DD cone; returns (X, mu) so the caller can warm-start the dual."""
+    """Projection onto the DD cone; returns (X, mu) so the caller can warm-start the dual.
+
+    ``info["converged"]`` (when a dict is passed) is False only when ``max_iter`` ran out
+    before the residual test (a stalled line search is at rounding level and counts as
+    converged)."""
     p = T.shape[0]
     Y = _sym(T)
     off = ~_eye_mask(xp, p)
@@ -201,9 +219,11 @@ def _project_dd(
     mu = xp.zeros(p, dtype=Y.dtype) if mu0 is None else xp.maximum(mu0, 0)
     X, r, act = _dd_primal(xp, Y, mu, off)
     phi = 0.5 * _inner(xp, X, X)
+    converged = False
     for _ in range(max_iter):
         res = float(xp.max(xp.abs(xp.minimum(mu, r))))
         if res <= tol_abs:
+            converged = True
             break
         # Bertsekas' epsilon-active set: bounds that are (nearly) tight and pushed outward
         eps_act = min(res, 1e-3 * scale)
@@ -225,6 +245,12 @@ def _project_dd(
                 break
             step *= 0.5
         if step < 1e-12 and phi_new >= phi:
+            converged = True
             break
         mu, X, r, act, phi = mu_new, X_new, r_new, act_new, phi_new
+    else:
+        # the last Newton step may have finished the job: test once more
+        converged = float(xp.max(xp.abs(xp.minimum(mu, r)))) <= tol_abs
+    if info is not None:
+        info["converged"] = converged
     return X, mu

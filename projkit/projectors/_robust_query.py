@@ -55,7 +55,10 @@ def robust_parameters(eps: float, delta: float, max_queries: int, *, n_coords: i
         Coordinates released per query (the union bound and the privacy composition run over
         them).
     dp_epsilon : float
-        Privacy parameter ``ε₀`` of each per-coordinate private median.
+        Privacy parameter ``ε₀`` of each per-coordinate private median. With
+        ``constants="theorem"`` it is capped at ``1/n_coords``: the subsampling amplification
+        the adaptive argument uses needs the per-query privacy ``|C|ε₀ ≤ 1``, so ``ε₀`` shrinks
+        and ``L`` (through ``τ ∝ 1/ε₀``) and ``K`` grow with the number of coordinates.
     constants : {"calibrated", "theorem"}
         ``"theorem"``: every constant from the adaptive derivation in the Notes of
         :class:`RobustSetQuery` (``L`` and, above all, ``K`` are then very large);
@@ -76,6 +79,8 @@ def robust_parameters(eps: float, delta: float, max_queries: int, *, n_coords: i
     eps0 = check_real(dp_epsilon, name="dp_epsilon")
     if constants not in ("calibrated", "theorem"):
         raise ValueError(f"constants: expected 'calibrated' or 'theorem', got {constants!r}")
+    if constants == "theorem":
+        eps0 = min(eps0, 1.0 / m)        # amplification by subsampling needs |C| ε₀ ≤ 1
     b = math.ceil(_C_SKETCH / eps**2)
     resolution = eps / 4.0
     G = 2 * math.ceil(1.0 / resolution) + 1
@@ -247,10 +252,11 @@ class RobustSetQuery:
     argument goes through on the subsample with ``τ ≤ L/16`` and ``L ≥ 128 ln(4T|C|/δ)``
     (Hoeffding holds for sampling without replacement). This is the ``K = Õ(√T)`` of the
     paper; the proof's constants (``constants="theorem"`` in :func:`robust_parameters`, which
-    takes the amplification bound as valid, i.e. ``|C|ε₀ ≤ 1``) make ``K`` very large — e.g.
-    ``eps = 0.5, δ = 0.1, T = 10, |C| = 1`` gives ``L = 767`` and ``K ≈ 9.5·10⁵`` sketches
-    of ``b = 32`` rows (``constants="calibrated"``: ``L = 193``, ``K = 611``). We state this
-    argument as a sketch following those papers, not as a checked proof.
+    caps ``ε₀`` at ``1/|C|`` so that the amplification bound applies) make ``K`` very large —
+    e.g. ``eps = 0.5, δ = 0.1, T = 10, |C| = 1`` gives ``L = 767`` and ``K ≈ 9.5·10⁵``
+    sketches of ``b = 32`` rows (``constants="calibrated"``: ``L = 193``, ``K = 611``), and
+    both grow about linearly with ``|C|``. We state this argument as a sketch following those
+    papers, not as a checked proof.
     The ``"calibrated"`` choice ``K = ⌈L√T⌉`` keeps the theorem's shape with constant 1 and is
     **not** a proven guarantee; the test suite checks it against a concrete adaptive attack
     that breaks a single reused sketch. What *is* guaranteed for any parameters: each released

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -39,7 +40,9 @@ from ._kronecker_xp import XpEngine
 __all__ = ["KroneckerProjection"]
 
 _FORMS = ("w_kron_i", "sqrt_kron_sqrt")
-_MODES = ("exact", "sketched")
+_MODES = ("exact", "lazy")
+# the old name of "lazy" (its plain queries never used a sketch); accepted with a warning
+_DEPRECATED_MODES = {"sketched": "lazy"}
 # how many times slower a flop of the Numba up/downdate is than a flop of a BLAS-3 product
 # (a rough, machine-independent ratio: level-2 loop vs blocked GEMM/POTRF)
 _LEVEL2_PENALTY = 8.0
@@ -76,25 +79,37 @@ class KroneckerProjection:
         Symmetric positive semidefinite weight.
     form : {"w_kron_i", "sqrt_kron_sqrt"}
         ``B = A(W ⊗ I)`` or ``B = A(W^{1/2} ⊗ W^{1/2})``.
-    mode : {"exact", "sketched"}
+    mode : {"exact", "lazy"}
         ``"exact"``: every update refreshes the maintained factorization of ``BBᵀ``, queries are
-        exact to rounding. ``"sketched"``: the paper's lazy updates; the factorization follows a
+        exact to rounding. ``"lazy"``: the paper's lazy updates; the factorization follows a
         lagging ``W̃`` and is refreshed only when ``W`` has drifted so far that the certified
-        bound ``‖P(W) − P(W̃)‖₂ ≤ eps`` would fail (see Notes).
+        bound ``‖P(W) − P(W̃)‖₂ ≤ eps`` would fail (see Notes). A plain ``query(h)`` in this
+        mode is an *exact* solve with the lagging factorization (*lazy-exact*: no sketch is
+        involved); only set queries ``query(h, coords=...)`` use the paper's sketches. The old
+        name ``"sketched"`` is accepted with a ``DeprecationWarning``.
     eps : float, optional
-        Accuracy parameter of the sketched mode, in ``(0, 1)`` (default 0.05): every answer
+        Accuracy parameter of the lazy mode, in ``(0, 1)`` (default 0.05): every plain answer
         satisfies ``‖query(h) − P h‖₂ ≤ eps ‖h‖₂``. Must be None in exact mode.
     sketch_size : int, optional
-        Sketched mode: rows ``b`` of each query sketch of the set-query pool (used by
-        ``query(h, coords=...)``). Default ``min(⌈8/eps²⌉, n²)``, the size at which one
-        sketch's estimate of a coordinate is within ``eps‖P̃h‖₂`` with probability ≥ 3/4.
+        Lazy mode: rows ``b`` of each query sketch of the set-query pool (used by
+        ``query(h, coords=...)``). Default: the largest ``b`` with ``b ≤ ⌈8/eps²⌉`` (where one
+        sketch's estimate of a coordinate is within ``eps‖P̃h‖₂`` with probability ≥ 3/4),
+        ``b ≤ n²/8`` (a sketch must compress) and a pool of at most 512 MiB
+        (``2·K·b·n²`` entries: the sketches and their products); e.g. ``b = 34`` at
+        ``n = 128`` and ``b = 136`` at ``n = 64`` in float64 with the default ``K = 60``. The
+        per-estimate accuracy is then ``√(8/b)`` (attribute ``set_query_accuracy``), coarser
+        than ``eps`` when the memory cap binds. A pool refresh holds temporaries besides the
+        pool: the peak measured by ``benchmarks/compare/kronecker_sketched.py`` (m = 500) was
+        796 MiB at ``n = 64`` and 773 MiB at ``n = 128``, within the stated 1 GiB.
     robust : dict, optional
-        Sketched mode: the pool's other sizes, passed to its ``RobustSetQuery`` —
+        Lazy mode: the pool's other sizes, passed to its ``RobustSetQuery`` —
         ``per_query`` (``L``, default 15), ``n_sketches`` (``K``, default ``L⌈√T⌉``),
         ``max_queries`` (``T``, default 16: the pool is redrawn after ``T`` set queries),
         ``dp_epsilon`` (``ε₀`` of each private median, default 8) and ``resolution``
-        (``γ``, default ``eps/4``). The pool is allocated at the first set query; one that
-        would exceed 1 GiB is refused with a ``ValueError``.
+        (``γ``, default ``eps/4``). These defaults are *calibrated*, not the parameters of the
+        adaptive-robustness argument (see Notes). The pool is allocated at the first set query;
+        one that would exceed 1 GiB (an explicit ``sketch_size`` or ``robust``) is refused with
+        a ``ValueError``.
     rng : None, int or numpy.random.Generator, optional
         SPEC 7 seed of the query sketches, the per-query subsets and the private medians.
 
@@ -104,10 +119,13 @@ class KroneckerProjection:
         The current weight (after all updates).
     error_bound : float
         A certified bound on ``‖P_answered − P‖₂`` for the current state (0.0 in exact mode).
+    set_query_accuracy : float or None
+        Lazy mode: ``√(8/b)``, the radius (in units of ``‖P̃h‖₂``) within which one sketch's
+        estimate of a coordinate falls with probability ≥ 3/4; None in exact mode.
     stats : dict
         Counts of what the updates did: ``"updates"``, ``"lowrank"`` (Cholesky up/downdate),
         ``"refactor"`` (``BBᵀ`` updated by a low-rank product and refactored), ``"recompute"``
-        (rebuilt from scratch), ``"lazy"`` (sketched mode: update absorbed without touching the
+        (rebuilt from scratch), ``"lazy"`` (lazy mode: update absorbed without touching the
         factorization).
 
     Raises
@@ -153,10 +171,10 @@ class KroneckerProjection:
     prints this ceiling beside the measured ratio). The gain grows like ``n/(2k)`` when ``m`` is
     small against ``n²``. Between updates the structure runs its small and level-2 BLAS calls
     on one thread (:func:`projkit._backend.threads.serial_blas`) when ``m ≤ 1500``. The lazy
-    (sketched) mode is what goes beyond the ceiling: between refreshes an update costs
+    mode is what goes beyond the ceiling: between refreshes an update costs
     ``O(n³)`` and a query ``O(mn² + m²)``.
 
-    **Sketched mode: what of [1]_ is implemented.** Implemented: the *lazy update* of the
+    **Lazy mode: what of [1]_ is implemented.** Implemented: the *lazy update* of the
     weight — the factorization is built for ``W̃`` and only refreshed when the drift
     ``W − W̃`` is large — and, as in the paper, a refresh moves ``W̃`` only along the drift's
     largest eigen-directions (the fewest that bring the bound below ``eps/2``, so that the next
@@ -176,12 +194,20 @@ class KroneckerProjection:
     sketches, forms the coordinate-wise embedding estimates ``R_j[:, C]ᵀ(S_j h)`` (cost
     ``L·b·(n² + |C|)``, against ``O(mn² + m²)`` for the full lazy answer) and releases, per
     coordinate, an ``ε₀``-differentially private median (the exponential mechanism on a grid),
-    so that the reused sketches stay safe against adaptively chosen ``h`` as in the paper
-    (:class:`projkit.projectors._robust_query.RobustSetQuery` states the argument). **Not
-    implemented:** the paper's eigenvalue-wise ``ε_mp`` bookkeeping (replaced by the spectral
-    certificate above), fast rectangular matrix multiplication in the refresh, and the
-    ``Õ(√T)`` pool size with the proof's constants (which run to ``K ~ 10⁵``–``10⁶`` sketches);
-    the default ``K = L⌈√T⌉`` keeps the shape with constant 1 and is calibrated, not proven.
+    the paper's device for reusing sketches against adaptively chosen ``h``
+    (:class:`projkit.projectors._robust_query.RobustSetQuery` states the argument). The
+    argument needs the per-query privacy ``|C|ε₀ ≤ 1`` for its subsampling amplification, so
+    ``ε₀ ≤ 1/|C|``, ``L`` growing like ``|C| log(T|C|/δ)`` and ``K`` like ``L|C|√T`` up to
+    logarithms; :func:`projkit.projectors._robust_query.robust_parameters` with
+    ``constants="theorem", n_coords=|C|`` gives them (``K ≈ 10⁶`` sketches already at
+    ``|C| = 1``), which no pool within the memory bound can hold. The defaults here
+    (``L = 15``, ``K = L⌈√T⌉ = 60``, ``ε₀ = 8``, a pool that does not grow with ``|C|``) are
+    *calibrated*: they violate ``|C|ε₀ ≤ 1`` by a factor ``8|C|`` and carry **no** guarantee
+    against an adaptive adversary; what holds for them is the non-adaptive bound below and
+    the ``ε₀``-DP of each release. **Not implemented:** the paper's eigenvalue-wise
+    ``ε_mp`` bookkeeping (replaced by the spectral certificate above), fast rectangular matrix
+    multiplication in the refresh, sketched plain queries (a plain query is the lazy-exact
+    solve), and a pool with the proof's constants.
     **Guarantees that hold:** without ``coords`` the answers are deterministic functions of
     the update sequence, and ``‖query(h) − P h‖₂ ≤ eps‖h‖₂`` for *every* ``h`` and every update
     sequence, adaptive adversaries included (no randomness is involved). With ``coords``, for
@@ -189,8 +215,10 @@ class KroneckerProjection:
     ``error_bound·‖h‖₂ + √(8/b)‖P̃h‖₂ + (γ/2)‖h‖₂`` of ``(P h)_i`` except with a probability
     that the median of ``L`` makes small (the defaults measured no failure in 12 960
     releases); each released coordinate is ``ε₀``-DP with respect to one sketch of the pool.
-    At ``n = 64, m = 500`` a set query is no cheaper than the full lazy answer unless
-    ``L·b ≲ 2m``: the sketches pay when ``m`` is large against ``L·b``.
+    ``benchmarks/compare/kronecker_sketched.py`` measures the coordinate errors against this
+    bound at ``n = 64`` and ``128``. A set query costs ``L·b·n²`` against ``O(mn² + m²)`` for
+    the full lazy answer, so it pays only when ``L·b ≲ 2m``; a pool refresh (at every refresh
+    of ``W̃``) costs one block query of ``K·b`` columns.
 
     References
     ----------
@@ -238,13 +266,18 @@ class KroneckerProjection:
             raise ValueError(f"W: expected shape ({n}, {n}) to match A, got {tuple(W.shape)}")
         if form not in _FORMS:
             raise ValueError(f"form: expected one of {_FORMS}, got {form!r}")
+        if mode in _DEPRECATED_MODES:
+            warnings.warn(f"mode={mode!r} is deprecated: its plain queries are lazy-exact, not "
+                          f"sketched; use mode={_DEPRECATED_MODES[mode]!r}", DeprecationWarning,
+                          stacklevel=2)
+            mode = _DEPRECATED_MODES[mode]
         if mode not in _MODES:
             raise ValueError(f"mode: expected one of {_MODES}, got {mode!r}")
         if mode == "exact":
             if eps is not None:
-                raise ValueError("eps: only the sketched mode takes an accuracy parameter")
+                raise ValueError("eps: only the lazy mode takes an accuracy parameter")
             if sketch_size is not None or robust is not None:
-                raise ValueError("sketch_size, robust: only the sketched mode keeps query "
+                raise ValueError("sketch_size, robust: only the lazy mode keeps query "
                                  "sketches (exact set queries need none)")
         else:
             eps = 0.05 if eps is None else eps
@@ -260,7 +293,10 @@ class KroneckerProjection:
         self.form, self.mode = form, mode
         self.eps = None if eps is None else float(eps)
         self._pool_options = self._check_pool_options(sketch_size, robust, n2) \
-            if mode == "sketched" else None
+            if mode == "lazy" else None
+        # Chebyshev radius of one sketch's estimate, in units of ‖P̃h‖₂ (probability ≥ 3/4)
+        self.set_query_accuracy = (math.sqrt(8.0 / self._pool_options["sketch_size"])
+                                   if self._pool_options is not None else None)
         self._rng = check_rng(rng)
         self._pool: Any = None
         self._pool_version = -1
@@ -328,7 +364,7 @@ class KroneckerProjection:
         """``_check_psd``, or ``None`` (eigenpairs not needed) when a Cholesky factorization
         proves ``W`` positive definite and the form (``w_kron_i``) needs no square root: an
         ``n × n`` Cholesky is ~20× cheaper than ``eigh``, and the eigenpairs are computed only
-        if ``W`` becomes the factored weight of the sketched mode."""
+        if ``W`` becomes the factored weight of the lazy mode."""
         if self.form == "w_kron_i":
             try:
                 linalg.cholesky(self._xp, W, clean=False)
@@ -362,17 +398,17 @@ class KroneckerProjection:
     def _set_factored_weight(self, W: Any, eig: tuple[Any, Any]) -> None:
         """Record the weight the factorization represents (``W`` or the lagging ``W̃``)."""
         parts = None
-        if self.mode == "sketched" and eig is None and self.form == "w_kron_i":
+        if self.mode == "lazy" and eig is None and self.form == "w_kron_i":
             parts = self._pd_parts(W)
         if eig is None and (self.form == "sqrt_kron_sqrt" or parts is None and
-                            self.mode == "sketched"):
+                            self.mode == "lazy"):
             eig = self._check_psd(W, "W")
         self._Wf = W
         self._Wf_eig = eig
         self._fversion = getattr(self, "_fversion", 0) + 1      # the set-query pool is stale
         if self.form == "sqrt_kron_sqrt":
             self._Sf = self._sqrt_from_eig(*eig, 0.5)
-        if self.mode == "sketched":
+        if self.mode == "lazy":
             self._Wf_parts = parts if parts is not None else self._base_parts(eig)
 
     def _pd_parts(self, W: Any) -> Any:
@@ -488,7 +524,7 @@ class KroneckerProjection:
 
         Updates call this themselves when it is the cheapest way forward; calling it by hand
         is only useful to clear accumulated rounding after very many updates, or to make a
-        sketched structure exact again.
+        lazy structure exact again.
         """
         self._recompute_body()
 
@@ -768,7 +804,7 @@ class KroneckerProjection:
         ----------
         h : (n²,) or (n², p) array
         coords : 1-D int array, optional
-            Coordinates to return. In exact mode they are exact. In sketched mode they come
+            Coordinates to return. In exact mode they are exact. In lazy mode they come
             from the robust pool of query sketches (see the class Notes): per coordinate
             ``|answer_i − (P h)_i| ≤ error_bound·‖h‖₂ + ε_s‖P̃h‖₂ + (γ/2)‖h‖₂`` with the
             pool's probability, at a cost of ``L(b n² + b|coords|)`` instead of ``O(mn² + m²)``.
@@ -776,7 +812,7 @@ class KroneckerProjection:
         Returns
         -------
         array
-            In exact mode the answer is exact to rounding; in sketched mode without ``coords``
+            In exact mode the answer is exact to rounding; in lazy mode without ``coords``
             ``‖query(h) − P h‖₂ ≤ error_bound · ‖h‖₂ ≤ eps ‖h‖₂``, deterministically.
         """
         h, _, back = check_input(h, name="h", ndim=(1, 2), accept_sparse=False, dtype=self._dtype)
@@ -789,7 +825,7 @@ class KroneckerProjection:
             if not one:
                 raise ValueError(f"h: a set query (coords given) takes one vector of shape "
                                  f"({n2},), got shape {tuple(h.shape)}")
-            if self.mode == "sketched":
+            if self.mode == "lazy":
                 return back(self._set_query(h, coords))
             idx = self._check_coords(coords)
             return back(self.query(h)[idx])
@@ -804,13 +840,14 @@ class KroneckerProjection:
     _POOL_DEFAULTS: dict[str, Any] = {"per_query": 15, "n_sketches": None, "max_queries": 16,
                                       "dp_epsilon": 8.0, "resolution": None}
     _POOL_MAX_BYTES = 1 << 30
+    # the default sketch size keeps the pool (sketches + products) within this; a refresh
+    # holds about as much again in temporaries, so the peak stays within _POOL_MAX_BYTES
+    _POOL_DEFAULT_BYTES = 1 << 29
 
     def _check_pool_options(self, sketch_size: Any, robust: Any, N: int) -> dict[str, Any]:
         """Sizes of the set-query pool (validated here, allocated at the first set query)."""
         assert self.eps is not None
-        if sketch_size is None:
-            b = min(N, math.ceil(8.0 / self.eps**2))       # Chebyshev: one estimate ε-good w.p. 3/4
-        else:
+        if sketch_size is not None:
             b = check_positive_int(sketch_size, name="sketch_size")
             if b > N:
                 raise ValueError(f"sketch_size: expected at most n² = {N} rows (a larger "
@@ -828,6 +865,11 @@ class KroneckerProjection:
         T = check_positive_int(opts["max_queries"], name="robust['max_queries']")
         K = (L * math.ceil(math.sqrt(T)) if opts["n_sketches"] is None
              else check_positive_int(opts["n_sketches"], name="robust['n_sketches']"))
+        if sketch_size is None:
+            # Chebyshev: one estimate ε-good w.p. 3/4 at 8/ε² rows; capped so that a sketch
+            # compresses (b ≤ n²/8) and the pool fits the default memory budget
+            fit = self._POOL_DEFAULT_BYTES // (2 * K * N * self._dtype.itemsize)
+            b = max(1, min(math.ceil(8.0 / self.eps**2), N // 8, fit))
         opts.update(sketch_size=b, per_query=L, max_queries=T, n_sketches=K,
                     resolution=self.eps / 4 if opts["resolution"] is None else opts["resolution"])
         return opts

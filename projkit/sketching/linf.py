@@ -1,20 +1,33 @@
 """Dense ℓ∞ sketch and sketch-and-solve least squares.
 
 For least squares ``x* = argmin ‖Ax − b‖₂`` the sketched solution ``x' = argmin ‖SAx − Sb‖₂``
-satisfies, for a *dense* sketch with ``m = O(ε⁻² d log³(n/δ))`` rows, the coordinate-wise
-guarantee (Song, Ye, Yin & Zhang, "A Nearly-Optimal Bound for Fast Regression with ℓ∞
-Guarantee", ICML 2023, Thm. 1.2)
+can satisfy the coordinate-wise guarantee
 
-    ‖x' − x*‖∞ ≤ ε/√d · ‖Ax* − b‖₂ · ‖A†‖₂          with probability ≥ 1 − δ,
+    ‖x' − x*‖∞ ≤ ε/√d · ‖Ax* − b‖₂ · ‖A†‖₂          with probability ≥ 1 − δ.
 
-while sparse sketches (CountSketch, leverage sampling) cannot give it (Price, Song & Woodruff,
-ICALP 2017): a residual concentrated on a few rows leaks whole into the coordinates whose
-heavy rows share its bucket. The ``"linf"`` sketch is the paper's fast dense construction
-``S = G Π``: an SRHT ``Π`` (O(nd log n)) reduces the ``n`` rows to ``m₁ = intermediate`` rows,
-then a dense Gaussian ``G`` (``m × m₁``, entries N(0, 1/m)) mixes all of them, so every row of
-``S`` is dense and ``SA`` still costs O(nd log n + m m₁ d). ``E[SᵀS] = ΠᵀE[GᵀG]Π = E[ΠᵀΠ] = I``.
-Both stages are generated from the key's hash, so ``"linf"`` sketches merge blockwise like
-every linear sketch.
+**What is the paper's.** Song, Ye, Yin & Zhang ("A Nearly-Optimal Bound for Fast Regression with
+ℓ∞ Guarantee", ICML 2023, arXiv:2302.00248; statement from its abstract, the only part of the
+text retrieved for this comparison) prove that *there exists a distribution of dense sketching
+matrices* with ``m = ε⁻² d log³(n/δ)`` rows (no constant given) that gives this guarantee, with
+``SA`` computable in ``O(nd log n)``; their analysis goes through the Oblivious Coordinate-wise
+Embedding property of Song & Yu (ICML 2021). The ``O(nd log n)`` cost is that of a subsampled
+randomized Hadamard transform, whose rows are dense (every entry ``±1/√m``); projkit's
+``method="srht"`` is that matrix. Price, Song & Woodruff (ICALP 2017) show that sparse sketches
+(CountSketch, leverage sampling) cannot give the guarantee.
+
+**What is projkit's.** ``"linf"`` is ``S = G Π``: an SRHT ``Π`` to ``m₁ = intermediate`` rows
+(default ``min(n, 4m)``) followed by a dense Gaussian ``G`` (``m × m₁``, entries N(0, 1/m)).
+It is *not* a construction taken from the paper, and no theorem covers it as a whole; what
+can be said is by composition: if ``Π`` (at ``m₁`` rows) and ``G`` (at ``m`` rows) each give
+the guarantee with accuracy ``ε/3`` for the problem they see (``G`` sees ``(ΠA, Πb)``, whose
+residual norm and ``‖(ΠA)†‖`` are within ``1 ± ε/3`` of the original when ``Π`` is a subspace
+embedding), the triangle inequality gives it with accuracy ``ε`` — with the paper's unstated
+constants. Its cost is ``O(nd log n + m m₁ d)``: the Gaussian stage dominates once
+``8m² ≳ n log₂ n`` (measured with ``d = 20``: at ``n = 2¹⁷`` ``"linf"`` is 1.8× the SRHT's CPU
+time at ``m = 1024`` and 12× at ``m = 4096``; at the default size for ``eps = 0.5`` it is
+``8m² ≈ 70 n log₂ n`` there), so for large ``m`` the ``O(nd log n)`` cost holds for ``"srht"``, not
+for ``"linf"``. ``E[SᵀS] = ΠᵀE[GᵀG]Π = E[ΠᵀΠ] = I``. Both stages are generated from the key's
+hash, so ``"linf"`` sketches merge blockwise like every linear sketch.
 """
 
 from __future__ import annotations
@@ -75,9 +88,20 @@ def default_lstsq_size(n: int, d: int, *, eps: float = 0.5, delta: float = 0.1) 
     """The paper's row count ``m = ⌈c ε⁻² d log³(n/δ)⌉`` (capped at ``n``), ``c = 0.02``.
 
     Song et al. prove ``m = O(ε⁻² d log³(n/δ))`` without a constant; ``c = 0.02`` keeps the
-    paper's form and was calibrated so that the ℓ∞ guarantee held on every seed of our test
-    designs (Gaussian-type analysis needs about ``2 ε⁻² d log(2d/δ)`` rows, which this exceeds
-    for the sizes tested). Pass ``size=`` to :func:`sketch_lstsq` to choose it yourself.
+    paper's form and is **empirical**: it was tuned so that the ℓ∞ guarantee held on every seed
+    of projkit's own test designs (a coherent ``2048 × 10`` design and a Gaussian ``3000 × 8``
+    one), and no theorem gives it. Validated afterwards on designs not used to choose it (a
+    coherent ``5000 × 20`` design with leverage 1 rows and the residual on 40 other rows, a
+    Student-t(1.5) ``8000 × 15`` design with t(2) noise, a sparse ``10000 × 12`` design of
+    density 0.005 with a 30-row residual, an ill-conditioned ``6000 × 30`` design with
+    condition number 10⁴; ``eps`` 1 and 0.5, ``delta = 0.1``, 40 seeds each): no failure in
+    320 solves for ``"linf"`` nor for ``"srht"`` at the same size (the largest error was 0.81
+    of the bound), i.e. a measured failure rate of 0 against ``δ = 0.1`` (95 % upper
+    confidence limit 0.9 % over the 320, 7 % per design and ``eps``). The margin is small:
+    at a quarter of the default size (``c = 0.005``, ``eps = 1``) the coherent design failed
+    on 33 % of 40 seeds and the sparse one on 10 %, above ``δ``; at ``c/16`` every design
+    failed on 38-100 % of the seeds. Pass ``size=`` to :func:`sketch_lstsq` to choose it
+    yourself.
 
     Examples
     --------
@@ -118,9 +142,15 @@ def sketch_lstsq(A: Any, b: Any, *, size: int | None = None, method: str = "linf
 
     Notes
     -----
-    With ``x*`` the exact solution, ``"linf"`` gives ``‖x − x*‖∞ ≤ ε/√d ‖Ax* − b‖₂ ‖A†‖₂`` with
-    probability ``1 − δ`` at the default size (Song et al. 2023). The small problem is solved
-    by a QR-based least-squares solver on the ``size × d`` sketch.
+    With ``x*`` the exact solution, the target is ``‖x − x*‖∞ ≤ ε/√d ‖Ax* − b‖₂ ‖A†‖₂`` with
+    probability ``1 − δ``. Song et al. (2023) prove that a dense sketch with
+    ``m = O(ε⁻² d log³(n/δ))`` rows achieves it; the default size uses that form with an
+    **empirical** constant ``c = 0.02`` (see :func:`default_lstsq_size`), so at the default
+    size the guarantee is a measured property (no failure in 320 solves on four designs not
+    used to choose ``c``, and on the tests' designs), not a theorem. ``"linf"`` itself is
+    projkit's composition of an SRHT and a Gaussian (module docstring), covered only by
+    composing the two stages' guarantees. The small problem is solved by a QR-based
+    least-squares solver on the ``size × d`` sketch.
 
     References
     ----------
