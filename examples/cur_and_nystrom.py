@@ -1,4 +1,8 @@
-"""CUR picks real terms and documents; Nyström compresses a kernel matrix.
+"""
+CUR picks real terms and documents; Nyström compresses a kernel
+===============================================================
+
+CUR picks real terms and documents; Nyström compresses a kernel matrix.
 
 Part 1 -- CUR on the Classic3 term-document matrix (3 891 abstracts from medicine, aeronautics
 and information retrieval; ``../shared/data/classic3.mat``). A rank-k CUR keeps k actual
@@ -24,7 +28,10 @@ import scipy.sparse as sp
 
 import projkit
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "classic3.mat"
+# sphinx-gallery runs an example from its own folder, without __file__
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+
+DATA = HERE.parent.parent / "shared" / "data" / "classic3.mat"
 RANKS = [5, 10, 20, 40]
 
 
@@ -114,7 +121,7 @@ def plot(curves: dict[str, list[float]]) -> None:
     ax.set_title("Classic3 (tf-idf): CUR vs the optimal rank-k error")
     ax.legend()
     fig.tight_layout()
-    out = Path(__file__).with_suffix(".png")
+    out = HERE / "cur_and_nystrom.png"
     fig.savefig(out, dpi=120)
     print(f"\nwrote {out}")
 

@@ -1,4 +1,8 @@
-"""FastRP node embeddings of Zachary's karate club.
+"""
+FastRP node embeddings of Zachary's karate club
+===============================================
+
+FastRP node embeddings of Zachary's karate club.
 
 Embeds the 34 members of the club (the graph ships with networkx) with ``projkit.fastrp``,
 then checks that the embedding knows which faction each member joined after the split: a
@@ -17,6 +21,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import scale
 
 import projkit
+
+# sphinx-gallery runs an example from its own folder, without __file__
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
 
 G = nx.karate_club_graph()
 y = np.array([G.nodes[v]["club"] == "Officer" for v in G], dtype=int)
@@ -52,6 +59,6 @@ if plt is not None:
         ax.annotate(str(v), (a, b), fontsize=7)
     ax.set_title("FastRP embedding of the karate club (PCA)")
     ax.legend()
-    out = Path(__file__).with_suffix(".png")
+    out = HERE / "fastrp_karate.png"
     fig.savefig(out, dpi=120, bbox_inches="tight")
     print(f"wrote {out.name}")

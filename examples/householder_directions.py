@@ -1,4 +1,8 @@
-"""Interpretable directions of a linear map, the Householder-projector way.
+"""
+Interpretable directions of a linear map with Householder projectors
+====================================================================
+
+Interpretable directions of a linear map, the Householder-projector way.
 
 Song et al. (ICCV 2023) look for the directions of a generator's latent space that change its
 output most, and constrain the projection onto them to be a low-rank *orthogonal* matrix
@@ -30,6 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from projkit import HouseholderProjector
+
+# sphinx-gallery runs an example from its own folder, without __file__
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
 
 n, r = 48, 5
 rng = np.random.default_rng(0)
@@ -121,6 +128,6 @@ if plt is not None:
     ax[2].set_xlabel("step")
     ax[2].legend(fontsize=7)
     fig.tight_layout()
-    out = Path(__file__).with_suffix(".png")
+    out = HERE / "householder_directions.png"
     fig.savefig(out, dpi=100)
     print(f"wrote {out}")

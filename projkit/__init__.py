@@ -56,6 +56,7 @@ _LAZY: dict[str, str] = {
     "project_dd_mmatrix": "projkit.optim.mmatrix",
     "mtp2_precision": "projkit.optim.mtp2",
     "MTP2Precision": "projkit.optim.mtp2",
+    "MTP2PrecisionCV": "projkit.optim.mtp2",
     "GradientProjector": "projkit.optim.lowrank",
 }
 
@@ -63,7 +64,7 @@ __all__ = ["NotConvergedWarning", "__version__", *sorted(_LAZY)]
 
 
 _SUBPACKAGES = ("sketching", "factorizations", "projectors", "sampling", "optim", "interop",
-                "testing")
+                "testing", "distributed")
 
 
 def __getattr__(name: str) -> Any:
@@ -78,4 +79,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))
+    # the public names and the subpackages only (not Any, annotations, importlib, _LAZY ...)
+    return sorted(set(__all__) | set(_SUBPACKAGES))

@@ -82,3 +82,7 @@ def check_adjoint(op: Any, *, adjoint: Any = None, n_vectors: int = 3, rtol: flo
         raise AssertionError(f"check_adjoint: ⟨Sx, y⟩ and ⟨x, Sᴴy⟩ differ by {defect:.3g} "
                              f"(relative), more than rtol={rtol:.3g}")
     return defect
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

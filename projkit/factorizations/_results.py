@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .._backend.estimator import compact_repr
+
 __all__ = ["SVD"]
 
 
@@ -25,6 +27,8 @@ class SVD:
     U: Any
     s: Any
     Vt: Any
+
+    __repr__ = compact_repr
 
     def __iter__(self):  # allows ``U, s, Vt = rsvd(...)``
         return iter((self.U, self.s, self.Vt))

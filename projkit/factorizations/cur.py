@@ -36,6 +36,7 @@ import numpy as np
 
 from .._backend import check_positive_int, device_rng, float_dtype, is_sparse
 from .._backend.dispatch import select
+from .._backend.estimator import compact_repr
 from .._backend.linalg import conj_t, dense, eps, orth, pinv_svd, real_dtype
 from .._backend.random import draw_key
 from .._backend.threads import serial_blas
@@ -68,6 +69,8 @@ class CUR:
     cols: Any
     rows: Any
 
+    __repr__ = compact_repr
+
     def __iter__(self):  # allows ``C, U, R, cols, rows = cur(...)``
         return iter((self.C, self.U, self.R, self.cols, self.rows))
 
@@ -97,6 +100,8 @@ class ID:
     C: Any
     Z: Any
     cols: Any
+
+    __repr__ = compact_repr
 
     def __iter__(self):
         return iter((self.C, self.Z, self.cols))

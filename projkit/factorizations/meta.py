@@ -16,6 +16,7 @@ the SVD and the pseudoinverse are special cases (see :mod:`projkit.factorization
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -24,6 +25,7 @@ import numpy as np
 
 from .._backend import array_namespace, is_sparse
 from .._backend.dispatch import select
+from .._backend.estimator import compact_repr
 from .._backend.linalg import conj_t, dense, numerical_rank, pinv_svd, svd
 from .._backend.threads import serial_blas
 from .._backend.validation import check_input
@@ -82,12 +84,22 @@ class MetaFactorization:
     def __iter__(self):  # allows ``F, G, H = meta_factorize(...)``
         return iter((self.F, self.G, self.H))
 
-    def reconstruct(self) -> Any:
-        """The dense ``m × n`` matrix ``F G Hᴴ``."""
+    __repr__ = compact_repr
+
+    def to_dense(self) -> Any:
+        """The dense ``m × n`` matrix ``F G Hᴴ`` (the name every result type uses)."""
         xp = array_namespace(self.G)
         FG = dense(self.F @ self.G)
         # (F G Hᴴ)ᴴ = H (F G)ᴴ keeps a sparse H on the left of the product
         return conj_t(xp, dense(self.H @ conj_t(xp, FG)))
+
+    def reconstruct(self) -> Any:
+        """Deprecated alias of :meth:`to_dense` (the name of every other result type)."""
+        warnings.warn(
+            "MetaFactorization.reconstruct() is deprecated; use to_dense() (the name CUR, ID "
+            "and SVD use)", DeprecationWarning, stacklevel=2,
+        )
+        return self.to_dense()
 
     def error(self, *, relative: bool = False) -> float:
         """Frobenius error ``‖A − F G Hᴴ‖_F`` (divided by ``‖A‖_F`` when ``relative``).
@@ -111,7 +123,7 @@ class MetaFactorization:
             err = float(np.sqrt(max(a2 - 2 * cross + r2, 0.0)))
         else:
             a2 = float(xp.sum(xp.abs(A) ** 2))
-            err = float(xp.linalg.norm(A - self.reconstruct()))
+            err = float(xp.linalg.norm(A - self.to_dense()))
         if relative:
             return err / float(np.sqrt(a2)) if a2 > 0 else 0.0
         return err
@@ -190,7 +202,7 @@ def meta_factorize(
     Returns
     -------
     MetaFactorization
-        ``F``, ``G``, ``H``, ``column_projector``, ``row_projector``; ``reconstruct()``,
+        ``F``, ``G``, ``H``, ``column_projector``, ``row_projector``; ``to_dense()``,
         ``error()``.
 
     Raises
@@ -216,7 +228,7 @@ def meta_factorize(
     >>> rng = np.random.default_rng(0)
     >>> A = rng.standard_normal((8, 2)) @ rng.standard_normal((2, 6))     # rank 2
     >>> mf = projkit.meta_factorize(A, A[:, :2], A[:2, :].T)             # a CUR
-    >>> bool(np.allclose(mf.reconstruct(), A)), mf.G.shape
+    >>> bool(np.allclose(mf.to_dense(), A)), mf.G.shape
     (True, (2, 2))
     """
     A, xp, backA = check_input(A, name="A", allow_complex=True, min_shape=(1, 1))

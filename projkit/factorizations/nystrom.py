@@ -122,7 +122,7 @@ def nystrom(
     -------
     MetaFactorization
         ``F = AX`` (m × r), ``G = (YᴴAX)⁺`` (r × (r+ℓ)), ``H = AᴴY`` (n × (r+ℓ)), with the
-        oblique projectors ``AX (YᴴAX)⁺ Yᴴ`` and ``X (YᴴAX)⁺ YᴴA``. ``reconstruct()`` gives
+        oblique projectors ``AX (YᴴAX)⁺ Yᴴ`` and ``X (YᴴAX)⁺ YᴴA``. ``to_dense()`` gives
         ``F G Hᴴ``; ``error()`` needs an array ``A`` (not an operator).
 
     Notes
@@ -145,7 +145,7 @@ def nystrom(
     >>> rng = np.random.default_rng(0)
     >>> A = rng.standard_normal((50, 4)) @ rng.standard_normal((4, 30))     # rank 4
     >>> ny = projkit.nystrom(A, 4, rng=0)
-    >>> ny.F.shape, ny.G.shape, ny.H.shape, bool(np.allclose(ny.reconstruct(), A))
+    >>> ny.F.shape, ny.G.shape, ny.H.shape, bool(np.allclose(ny.to_dense(), A))
     ((50, 4), (4, 6), (30, 6), True)
     """
     op, back = _as_operand(A)

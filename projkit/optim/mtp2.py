@@ -26,6 +26,7 @@ never leave their device (NumPy through LAPACK ``potrf``/``trtri``, CuPy through
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from types import ModuleType
 from typing import Any
@@ -34,9 +35,10 @@ import numpy as np
 
 from .._backend import NotConvergedWarning, check_input, check_positive_int, linalg, native, select
 from .._backend.estimator import ParamsMixin
+from .._backend.threads import serial_blas
 from .mmatrix import _eye_mask, _fro, _inner, _project_dd, _project_mmatrix, _square, _sym
 
-__all__ = ["MTP2Precision", "mtp2_precision"]
+__all__ = ["MTP2Precision", "MTP2PrecisionCV", "mtp2_precision"]
 
 _CONSTRAINTS = ("mmatrix", "dd_mmatrix")
 _PENALTIES = ("scad", "mcp", "lasso")
@@ -322,7 +324,7 @@ def mtp2_precision(
     alpha: Any,
     *,
     constraint: str = "mmatrix",
-    stages: int = 1,
+    stages: int = 3,
     penalty: str = "mcp",
     penalty_param: float | None = None,
     tol: float = 1e-6,
@@ -345,7 +347,8 @@ def mtp2_precision(
         M-matrices, or diagonally dominant M-matrices.
     stages : int
         Number of stages of the adaptive estimator; 1 is the weighted-:math:`\\ell_1`
-        estimator with uniform weights, 2-5 re-weight with the penalty derivative.
+        estimator with uniform weights, 2-5 re-weight with the penalty derivative. The
+        default 3 is the same as :class:`MTP2Precision`'s (a projkit choice, see Notes).
     penalty : {"scad", "mcp", "lasso"}
         The sparsity-promoting function whose derivative re-weights later stages.
     penalty_param : float, optional
@@ -402,10 +405,37 @@ def mtp2_precision(
     :math:`(a\\lambda - t)_+/(a - 1)` beyond; MCP: :math:`(\\lambda - t/\\gamma)_+`.
     Computations run in float64 on the input's device; float32 input gets float32 output.
 
+    **What is the paper's and what is projkit's.** Checked against the arXiv:2210.15471 text
+    that could be retrieved for this comparison (its abstract and introduction; the method
+    section itself was not available, so nothing below claims to match its equations):
+
+    * the paper's: the adaptive *multiple-stage* estimator, each stage a weighted
+      :math:`\\ell_1`-regularized Gaussian likelihood over the M-matrices or the diagonally
+      dominant M-matrices; every stage solved by *gradient projection*, with a different
+      projection for each constraint set; the weights of a stage taken from a
+      sparsity-promoting penalty at the previous estimate (the weighted-:math:`\\ell_1`
+      re-weighting of Zou & Li's local linear approximation, which the formula above writes
+      out).
+    * projkit's (each with its reason): the MCP default with :math:`\\gamma = 3` and SCAD's :math:`a
+      = 3.7` (the values of Zhang, 2010 and Fan & Li, 2001, not tuned here; ``lasso`` makes every
+      stage identical); ``stages=3`` for both the function and the estimator (on random sparse MTP2
+      designs with p = 30, n = 100, ``alpha=0.1`` the support changed by about 20, 6, 3 and 2 edges
+      from stage 1 to 2, 2 to 3, 3 to 4 and 4 to 5: three stages take most of the refinement, and
+      each further stage costs a full solve); the Barzilai-Borwein trial step with Armijo
+      backtracking and the Cholesky test for positive definiteness (a first-order step rule that
+      needs no Lipschitz constant, which :math:`-\\log\\det` lacks near the boundary); the
+      correlation-coordinate rescaling for the M-matrix set; the projection onto the diagonally
+      dominant cone by projected Newton on its p-dimensional dual
+      (:func:`~projkit.optim.mmatrix.project_dd_mmatrix`); and the stopping rule (relative change
+      and scale-free natural KKT residual both below ``tol``), chosen because the residual is zero
+      exactly at a stage's minimizer whatever the step rule.
+
     References
     ----------
     J. Ying, J. V. de M. Cardoso, D. P. Palomar, "Adaptive Estimation of Graphical Models
     under Total Positivity", ICML 2023, arXiv:2210.15471.
+    H. Zou, R. Li, "One-step sparse estimates in nonconcave penalized likelihood models",
+    Ann. Statist. 36(4), 2008 (the local linear approximation behind the re-weighting).
     M. Slawski, M. Hein, "Estimation of positive definite M-matrices and structure learning
     for attractive Gaussian Markov random fields", Linear Algebra Appl. 473, 2015.
     S. Lauritzen, C. Uhler, P. Zwiernik, "Maximum likelihood estimation in Gaussian models
@@ -476,7 +506,10 @@ def _check_existence(xp: ModuleType, S: Any, Lam: Any, constraint: str) -> None:
 def _fit_body(xp: ModuleType, S: Any, Lam: Any, **kw: Any) -> tuple[Any, Any, list[int], bool]:
     """Run the stages; max_iter gives a NotConvergedWarning."""
     _check_existence(xp, S, Lam, kw["constraint"])
-    Theta, W, iters, ok = _multistage(xp, S, Lam, **kw)
+    # each iteration is a p × p Cholesky (p³/3 flops) and a triangular inverse: one BLAS
+    # thread unless p is large enough for threads to pay
+    with serial_blas(xp, work=S.shape[0] ** 3 / 3):
+        Theta, W, iters, ok = _multistage(xp, S, Lam, **kw)
     if not bool(xp.all(xp.isfinite(Theta))):
         raise np.linalg.LinAlgError("MTP2 solver produced non-finite values")
     if not ok:
@@ -496,9 +529,12 @@ class MTP2Precision(ParamsMixin):
 
     Parameters
     ----------
-    alpha : float
+    alpha : float or "auto", default "auto"
         Regularization :math:`\\lambda >= 0` applied to the empirical covariance of ``X``
-        (standardize ``X`` to make it scale-free).
+        (standardize ``X`` to make a float scale-free). ``"auto"`` is the theory's rate
+        :math:`\\lambda = \\sqrt{\\log p / n}` on *standardized* data, whatever the scale
+        of ``X`` (see Notes). :class:`MTP2PrecisionCV` chooses it by
+        cross-validation instead.
     stages : int
         Stages of the adaptive estimator (1 = weighted :math:`\\ell_1` with uniform weights).
     constraint : {"mmatrix", "dd_mmatrix"}
@@ -529,9 +565,29 @@ class MTP2Precision(ParamsMixin):
         Total projected-gradient iterations over all stages.
     n_iter_per_stage_ : list of int
 
+    n_features_in_ : int
+        The number of features ``p`` seen by :meth:`fit`.
+
     Notes
     -----
     See :func:`mtp2_precision` for the problem, the solver and the penalty derivative.
+
+    **The default** ``alpha="auto"``. For sub-Gaussian data the sample correlations are off
+    by at most :math:`C\\sqrt{\\log p / n}` entrywise with high probability, the rate of
+    :math:`\\ell_1`-penalized likelihood estimators (Ravikumar, Wainwright, Raskutti & Yu,
+    2011; Rothman, Bickel, Levina & Zhu, 2008), so :math:`\\lambda = \\sqrt{\\log p / n}`
+    (the constant :math:`C = 1`) on standardized data. Writing the covariance as
+    :math:`S = D^{-1} R D^{-1}`, :math:`D = \\operatorname{diag}(S)^{-1/2}`, and
+    :math:`\\Theta = D \\Omega D`, the penalty :math:`\\lambda |\\Omega_{ij}|` on the
+    correlation scale is :math:`\\lambda \\sqrt{S_{ii}S_{jj}}\\,|\\Theta_{ij}|`. ``"auto"``
+    solves the standardized problem (correlation matrix :math:`R`, scalar :math:`\\lambda`,
+    the later stages' weights computed from :math:`\\Omega`) and returns
+    :math:`D\\hat\\Omega D`, so rescaling a column of ``X`` rescales the estimate and leaves
+    its graph unchanged; the diagonally dominant set is not invariant under
+    :math:`\\Theta \\mapsto D\\Theta D`, so with ``constraint="dd_mmatrix"`` ``"auto"`` uses
+    the stage-1 weights :math:`\\lambda\\sqrt{S_{ii}S_{jj}}` on the data's own scale. With
+    ``p = 1`` there is no edge to penalize and the estimate is
+    :math:`1 / S_{11}`. Fits need two samples (one when ``assume_centered=True``).
 
     References
     ----------
@@ -553,7 +609,7 @@ class MTP2Precision(ParamsMixin):
 
     def __init__(
         self,
-        alpha: float = 0.01,
+        alpha: float | str = "auto",
         *,
         stages: int = 3,
         constraint: str = "mmatrix",
@@ -574,37 +630,62 @@ class MTP2Precision(ParamsMixin):
         self.assume_centered = assume_centered
         self.warm_start = warm_start
 
-    def _empirical(self, X: Any, location: Any = None) -> tuple[Any, Any, ModuleType, Any, Any]:
-        X, xp, back = check_input(X, name="X", ndim=2, accept_sparse=False)
+    def _empirical(self, X: Any, location: Any = None,
+                   reset: bool = True) -> tuple[Any, Any, ModuleType, Any, Any, int]:
+        name = "X" if reset else "X_test"
+        need = 1 if self.assume_centered or not reset else 2
+        X, xp, back = self._check_samples(X, reset=reset, name=name, min_samples=need)
         dtype = X.dtype
         Xd = X.astype(np.float64)
         n = Xd.shape[0]
-        if n < 1:
-            raise ValueError(f"X: expected at least 1 sample, got shape {tuple(X.shape)}")
         if location is None:
             location = xp.zeros(Xd.shape[1]) if self.assume_centered else xp.mean(Xd, axis=0)
         Xc = Xd - location
-        return (Xc.T @ Xc) / n, location, xp, back, dtype
+        return (Xc.T @ Xc) / n, location, xp, back, dtype, n
 
     def fit(self, X: Any, y: Any = None) -> MTP2Precision:
         """Estimate the precision matrix from samples ``X`` (n_samples, n_features)."""
-        S, location, xp, back, dtype = self._empirical(X)
-        S, xp, _, _ = _check_covariance(S, name="X (its empirical covariance)")
-        p = S.shape[0]
+        return self._fit_samples(X, self.alpha, self.warm_start)
+
+    def _fit_samples(self, X: Any, alpha: Any, warm_start: bool,
+                     corr_alpha: float | None = None) -> Any:
+        """Fit at ``alpha`` (a float, an array or ``"auto"``), or at ``corr_alpha`` on the
+        correlation scale (the CV estimator's grid values)."""
+        S, location, xp, back, dtype, n = self._empirical(X)
         constraint = _check_constraint(self.constraint)
         stages = check_positive_int(self.stages, name="stages")
         penalty, a = _check_penalty(self.penalty, self.penalty_param)
         tol = _check_tol(self.tol)
         max_iter = check_positive_int(self.max_iter, name="max_iter")
-        Lam = _check_alpha(xp, self.alpha, p)
-        Theta0 = None
-        prev: Any = getattr(self, "_precision64", None)
-        if self.warm_start and prev is not None and tuple(prev.shape) == (p, p):
-            Theta0 = _check_init(xp, prev, p, constraint)
-        Theta, W, iters, _ = _fit_body(
-            xp, S, Lam, constraint=constraint, stages=stages, penalty=penalty, a=a, tol=tol,
-            max_iter=max_iter, Theta0=Theta0,
-        )
+        if S.shape[0] == 1:  # no edge to penalize: the Gaussian MLE 1 / s
+            Theta, W, iters = self._fit_one(xp, S, name="X")
+        else:
+            S, xp, _, _ = _check_covariance(S, name="X (its empirical covariance)")
+            p = S.shape[0]
+            if isinstance(alpha, str) and alpha == "auto" and corr_alpha is None:
+                corr_alpha = math.sqrt(math.log(p) / n)
+            elif isinstance(alpha, str) and corr_alpha is None:
+                raise ValueError(f"alpha: expected a float >= 0, an array or 'auto', got "
+                                 f"{alpha!r}")
+            # on the correlation scale: fit the standardized problem (every stage's weights
+            # then compare lambda with correlation-scale entries) and scale back; the DD set
+            # is not scale-invariant, so there the stage-1 weights c sqrt(S_ii S_jj) are used
+            sd = xp.sqrt(xp.diagonal(S))
+            std = corr_alpha is not None and constraint == "mmatrix"
+            dd = sd[:, None] * sd[None, :]
+            if corr_alpha is not None:
+                alpha = corr_alpha if std else corr_alpha * dd
+            Lam = _check_alpha(xp, alpha, p)
+            Theta0 = None
+            prev: Any = getattr(self, "_precision64", None)
+            if warm_start and prev is not None and tuple(prev.shape) == (p, p):
+                Theta0 = _check_init(xp, prev * dd if std else prev, p, constraint)
+            Theta, W, iters, _ = _fit_body(
+                xp, S / dd if std else S, Lam, constraint=constraint, stages=stages,
+                penalty=penalty, a=a, tol=tol, max_iter=max_iter, Theta0=Theta0,
+            )
+            if std:
+                Theta, W = Theta / dd, W * dd
         self._precision64 = Theta
         self.location_ = back(location.astype(dtype, copy=False))
         self.precision_ = back(Theta.astype(dtype, copy=False))
@@ -613,17 +694,22 @@ class MTP2Precision(ParamsMixin):
         self.n_iter_ = int(sum(iters))
         return self
 
+    @staticmethod
+    def _fit_one(xp: ModuleType, S: Any, name: str) -> tuple[Any, Any, list[int]]:
+        s = float(S[0, 0])
+        if not s > 0:
+            raise ValueError(
+                f"{name}: expected a feature with positive variance, got variance {s!r}"
+            )
+        return xp.full((1, 1), 1.0 / s), xp.full((1, 1), s), [0]
+
     def score(self, X_test: Any, y: Any = None) -> float:
         """Average Gaussian log-likelihood of ``X_test`` under the fitted model."""
-        if not hasattr(self, "_precision64"):
-            raise AttributeError("this MTP2Precision is not fitted yet; call fit first")
+        self._check_is_fitted("_precision64")
         loc, _ = native(self.location_)
-        S, _, xp, _, _ = self._empirical(X_test, location=loc.astype(np.float64))
+        S, _, xp, _, _, _ = self._empirical(X_test, location=loc.astype(np.float64),
+                                            reset=False)
         Theta = self._precision64
-        if S.shape != Theta.shape:
-            raise ValueError(
-                f"X_test: expected {Theta.shape[0]} features, got {S.shape[0]}"
-            )
         L = linalg.cholesky(xp, Theta)
         p = Theta.shape[0]
         ll = -_inner(xp, S, Theta) + _chol_logdet(xp, L) - p * math.log(2 * math.pi)
@@ -631,8 +717,189 @@ class MTP2Precision(ParamsMixin):
 
     def mahalanobis(self, X: Any) -> Any:
         """Squared Mahalanobis distances of the rows of ``X`` under the fitted model."""
-        Xn, _, back = check_input(X, name="X", ndim=2, accept_sparse=False)
+        self._check_is_fitted("_precision64")
+        Xn, _, back = self._check_samples(X, reset=False)
         loc, _ = native(self.location_)
         Xc = Xn.astype(np.float64) - loc
         d = ((Xc @ self._precision64) * Xc).sum(axis=1)
         return back(d.astype(Xn.dtype, copy=False))
+
+
+class MTP2PrecisionCV(MTP2Precision):
+    """:class:`MTP2Precision` with ``alpha`` chosen by cross-validation (after scikit-learn's
+    ``GraphicalLassoCV``).
+
+    Every ``alpha`` of a grid is fitted on the training folds and scored by the Gaussian
+    log-likelihood of the held-out fold (:meth:`MTP2Precision.score`); the grid is refined
+    ``n_refinements`` times around the best value, and the estimator is refitted on all the
+    data at the best ``alpha``. The values are on the correlation scale, as
+    ``alpha="auto"`` is: a grid value ``c`` is the ``alpha`` of the standardized training
+    fold (see :class:`MTP2Precision`'s Notes).
+
+    Parameters
+    ----------
+    alphas : int or sequence of float, default 6
+        A number of grid points, log-spaced from :math:`c_{\\max}` (the largest sample
+        correlation: above it the estimate is diagonal, since a stage's gradient at a diagonal
+        point is :math:`S_{ij} - \\lambda_{ij}` off the diagonal) down to
+        :math:`10^{-2} c_{\\max}`; or the grid itself (then no refinement).
+    n_refinements : int, default 2
+        Times the grid is refined between the neighbours of the best value (with an int
+        ``alphas``).
+    cv : int or iterable of (train, test) index pairs or splitter, default 5
+        An int is the number of contiguous folds (scikit-learn's ``KFold`` without
+        shuffling); an object with a ``split(X)`` method (a scikit-learn splitter) or an
+        iterable of index pairs is used as given.
+    stages, constraint, penalty, penalty_param, tol, max_iter, assume_centered
+        As in :class:`MTP2Precision`.
+
+    Attributes
+    ----------
+    alpha_ : float
+        The chosen value (correlation scale).
+    cv_results_ : dict of arrays
+        ``"alphas"`` (every value tried, decreasing), ``"split{k}_test_score"`` and
+        ``"mean_test_score"``, ``"std_test_score"``: held-out log-likelihood per fold.
+    precision_, covariance_, location_, n_iter_, n_iter_per_stage_, n_features_in_
+        Of the refit on all the data, as in :class:`MTP2Precision`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from projkit import MTP2PrecisionCV
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((120, 1)) + rng.standard_normal((120, 4))
+    >>> est = MTP2PrecisionCV(alphas=4, n_refinements=1, cv=3).fit(X)
+    >>> est.precision_.shape, len(est.cv_results_["alphas"]) >= 4
+    ((4, 4), True)
+    >>> bool(est.alpha_ > 0)
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        alphas: Any = 6,
+        n_refinements: int = 2,
+        cv: Any = 5,
+        stages: int = 3,
+        constraint: str = "mmatrix",
+        penalty: str = "mcp",
+        penalty_param: float | None = None,
+        tol: float = 1e-6,
+        max_iter: int = 1000,
+        assume_centered: bool = False,
+    ):
+        self.alphas = alphas
+        self.n_refinements = n_refinements
+        self.cv = cv
+        self.stages = stages
+        self.constraint = constraint
+        self.penalty = penalty
+        self.penalty_param = penalty_param
+        self.tol = tol
+        self.max_iter = max_iter
+        self.assume_centered = assume_centered
+
+    def fit(self, X: Any, y: Any = None) -> MTP2PrecisionCV:
+        """Choose ``alpha`` by cross-validation, then fit on all of ``X``."""
+        need = 1 if self.assume_centered else 2
+        Xc, xp, _ = self._check_samples(X, reset=True, min_samples=need)
+        n, p = (int(d) for d in Xc.shape)
+        splits = self._splits(Xc, n)
+        refinements = check_positive_int(self.n_refinements, name="n_refinements", low=0)
+        grid, refine = self._grid(xp, Xc)
+        folds = [(xp.asarray(tr), xp.asarray(te)) for tr, te in splits]
+        scores: dict[float, list[float]] = {}
+        for r in range(refinements + 1 if refine else 1):
+            for c in sorted(set(grid) - set(scores), reverse=True):
+                scores[c] = [self._fold_score(xp, Xc, tr, te, c) for tr, te in folds]
+            if not refine or r == refinements or len(scores) < 2:
+                break
+            tried = sorted(scores, reverse=True)
+            k = int(np.argmax([np.mean(scores[c]) for c in tried]))
+            hi = tried[max(k - 1, 0)]
+            lo = tried[min(k + 1, len(tried) - 1)]
+            grid = [float(v) for v in np.geomspace(hi, lo, len(grid) + 2)[1:-1]] if lo > 0 \
+                else [float(v) for v in np.linspace(hi, lo, len(grid) + 2)[1:-1]]
+        tried = sorted(scores, reverse=True)
+        table = np.array([scores[c] for c in tried])
+        mean = table.mean(axis=1)
+        best = float(tried[int(np.argmax(mean))])
+        self.cv_results_ = {"alphas": np.array(tried), "mean_test_score": mean,
+                            "std_test_score": table.std(axis=1)}
+        for k in range(table.shape[1]):
+            self.cv_results_[f"split{k}_test_score"] = table[:, k]
+        self.alpha_ = best
+        return self._fit_samples(X, None, False, corr_alpha=best)
+
+    def _splits(self, Xc: Any, n: int) -> list[tuple[Any, Any]]:
+        cv = self.cv
+        if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+            k = check_positive_int(cv, name="cv", low=2)
+            if k > n:
+                raise ValueError(
+                    f"cv: expected at most n_samples={n} folds, got {k} (Cannot have number "
+                    "of splits greater than the number of samples)"
+                )
+            bounds = np.linspace(0, n, k + 1).round().astype(int)
+            idx = np.arange(n)
+            return [(np.concatenate([idx[:a], idx[b:]]), idx[a:b])
+                    for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        if isinstance(cv, str | bytes | bool):
+            raise TypeError(
+                "cv: expected an int, a splitter with split(X) or an iterable of (train, test) "
+                f"index pairs, got {cv!r}"
+            )
+        if hasattr(cv, "split"):
+            host = Xc if isinstance(Xc, np.ndarray) else np.empty((n, 0))
+            return [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(host)]
+        try:
+            pairs = [(np.asarray(tr), np.asarray(te)) for tr, te in cv]
+        except (TypeError, ValueError):
+            raise TypeError(
+                "cv: expected an int, a splitter with split(X) or an iterable of (train, test) "
+                f"index pairs, got {type(cv).__name__}"
+            ) from None
+        if not pairs:
+            raise ValueError("cv: expected at least one (train, test) pair, got none")
+        return pairs
+
+    def _grid(self, xp: ModuleType, Xc: Any) -> tuple[list[float], bool]:
+        alphas = self.alphas
+        if isinstance(alphas, numbers.Integral) and not isinstance(alphas, bool):
+            k = check_positive_int(alphas, name="alphas", low=2)
+            Xd = Xc.astype(np.float64)
+            Xd = Xd if self.assume_centered else Xd - xp.mean(Xd, axis=0)
+            sd = xp.sqrt(xp.mean(Xd * Xd, axis=0))
+            sd = xp.where(sd > 0, sd, 1.0)
+            R = (Xd.T @ Xd) / Xd.shape[0] / (sd[:, None] * sd[None, :])
+            p = R.shape[0]
+            cmax = float(xp.max(R - 2 * xp.eye(p))) if p > 1 else 0.0
+            if not cmax > 0:  # no positive correlation: the diagonal estimate at any alpha
+                return [0.0], False
+            return [float(v) for v in np.geomspace(cmax, 1e-2 * cmax, k)], True
+        try:
+            grid = [float(a) for a in alphas]
+        except TypeError:
+            raise TypeError(
+                f"alphas: expected an int or a sequence of floats, got {type(alphas).__name__}"
+            ) from None
+        if not grid or not all(math.isfinite(a) and a >= 0 for a in grid):
+            raise ValueError(f"alphas: expected finite values >= 0, got {alphas!r}")
+        return sorted(set(grid), reverse=True), False
+
+    def _fold_score(self, xp: ModuleType, Xc: Any, train: Any, test: Any, c: float) -> float:
+        est = MTP2Precision(
+            stages=self.stages,
+            constraint=self.constraint, penalty=self.penalty,
+            penalty_param=self.penalty_param, tol=self.tol, max_iter=self.max_iter,
+            assume_centered=self.assume_centered,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotConvergedWarning)
+            try:
+                est._fit_samples(Xc[train], None, False, corr_alpha=c)
+            except ValueError:  # a degenerate fold (e.g. a constant feature): worst score
+                return -math.inf
+        return est.score(Xc[test])

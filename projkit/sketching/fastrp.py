@@ -24,7 +24,7 @@ import numpy as np
 
 from .._backend import linalg
 from .._backend.dispatch import select
-from .._backend.estimator import ParamsMixin
+from .._backend.estimator import ParamsMixin, TransformerMixin, resolve_rng
 from .._backend.namespace import is_cupy, is_sparse, is_torch
 from .._backend.random import draw_key, hash_row
 from .._backend.validation import check_array, check_input, check_positive_int
@@ -175,16 +175,26 @@ def fastrp(
     return back(_fastrp(S, F, dim, key, xp=xp, **opts))
 
 
-class FastRP(ParamsMixin):
-    """FastRP node embeddings as a scikit-learn style transformer.
+class FastRP(TransformerMixin, ParamsMixin):
+    """FastRP node embeddings as a scikit-learn transformer.
 
-    ``FastRP(dim, ...).fit(graph)`` stores the embedding in ``embedding_``; ``fit_transform``
-    returns it. The parameters are those of :func:`fastrp` (which does the work).
+    ``FastRP(dim, ...).fit(graph)`` embeds the nodes of ``graph`` (stored in ``embedding_``,
+    returned by ``fit_transform``); :meth:`transform` embeds *new* nodes from their edges to
+    the fitted ones. The parameters are those of :func:`fastrp` (which does the work).
+
+    In scikit-learn's terms the estimator is *pairwise* (its ``X`` is the square
+    adjacency/affinity matrix of the nodes, as for ``SpectralEmbedding(affinity=
+    "precomputed")``) and takes non-negative input only (with ``transition=True`` the degrees
+    must be non-negative), so it can be a step of a ``Pipeline`` after a kernel or a
+    ``kneighbors_graph``.
 
     Parameters
     ----------
     dim, weights, beta, self_influence, feature_ratio, transition, normalize, density, dtype, rng
         As in :func:`fastrp`.
+    random_state : None, int or numpy.random.RandomState
+        scikit-learn's name for ``rng`` (give one of the two): an int is the same as
+        ``rng=int``; a ``RandomState`` gives a fresh seed at each :meth:`fit`.
 
     Attributes
     ----------
@@ -192,15 +202,47 @@ class FastRP(ParamsMixin):
         The embedding of the graph given to :meth:`fit`.
     n_nodes_ : int
         The number of nodes of that graph.
+    n_features_in_ : int
+        The same number (the adjacency's columns), scikit-learn's name.
+
+    Notes
+    -----
+    :meth:`transform` takes ``X`` of shape ``(m, n_nodes_)``: row ``r`` holds the weights of
+    the edges of a new node to the fitted nodes. With ``a_r = X_r / sum(X_r)``
+    (``transition=True``) or ``a_r = X_r`` and the fitted graph's powers ``N_0 = V``,
+    ``N_i = A N_{i-1}``, the new node's ``i``-th power is ``a_r N_{i-1}``, and its embedding is
+    ``sum_i alpha_i nrm(a_r N_{i-1})``: exactly the row that a fitted node with the same
+    out-edges has in ``embedding_`` (a new node has no random vector of its own, so
+    ``self_influence`` does not enter). Hence ``transform(S)`` equals ``fit(S).embedding_``
+    for ``self_influence=0``. It costs one propagation over the fitted graph (``k`` products,
+    as :meth:`fit`) plus ``k`` products with ``X``; the fitted adjacency is kept for it.
 
     Examples
     --------
     >>> import networkx as nx
+    >>> import numpy as np
     >>> from projkit import FastRP
     >>> model = FastRP(16, weights=(1.0, 2.0), rng=7).fit(nx.path_graph(5))
     >>> model.embedding_.shape
     (5, 16)
+    >>> S = nx.to_numpy_array(nx.path_graph(5))
+    >>> bool(np.allclose(model.transform(S), model.embedding_, atol=1e-6))
+    True
+    >>> model.transform(np.array([[1.0, 0, 0, 0, 1.0]])).shape  # a node linked to both ends
+    (1, 16)
     """
+
+    # a square adjacency in, non-negative weights (degrees); see the class docstring
+    _projkit_tags = {"transformer": True, "pairwise": True, "positive_only": True,
+                     "sparse": True}
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        try:  # the output has the ``dtype`` parameter's dtype, whatever the input's
+            tags.transformer_tags.preserves_dtype = [np.dtype(self.dtype).name]
+        except TypeError:
+            tags.transformer_tags.preserves_dtype = []
+        return tags
 
     def __init__(
         self,
@@ -215,6 +257,7 @@ class FastRP(ParamsMixin):
         density: float | None = None,
         dtype: Any = np.float32,
         rng: Any = None,
+        random_state: Any = None,
     ) -> None:
         self.dim = dim
         self.weights = weights
@@ -226,16 +269,65 @@ class FastRP(ParamsMixin):
         self.density = density
         self.dtype = dtype
         self.rng = rng
+        self.random_state = random_state
 
     def fit(self, graph: Any, y: Any = None, *, features: Any = None) -> FastRP:
         """Embed ``graph`` (and its node ``features``); ``y`` is ignored. Returns self."""
-        self.embedding_ = fastrp(graph, features=features, **self.get_params())
-        self.n_nodes_ = int(self.embedding_.shape[0])
+        back_in = None  # torch in, torch out: the conversion of the first check is kept
+        if not type(graph).__module__.startswith("networkx"):
+            graph, _, back_in = self._check_samples(graph, reset=True, name="graph",
+                                                    accept_sparse=True)
+        S, xp, back = _check_graph(graph)
+        back = back_in or back
+        n = S.shape[0]
+        dim = check_positive_int(self.dim, name="dim")
+        opts = _check_options(
+            S, n, dim, weights=self.weights, beta=self.beta,
+            self_influence=self.self_influence, feature_ratio=self.feature_ratio,
+            transition=self.transition, normalize=self.normalize, density=self.density,
+            dtype=self.dtype,
+        )
+        F = _check_features(features, n, xp, opts["feature_ratio"])
+        key = draw_key(resolve_rng(self.rng, self.random_state))
+        self.embedding_ = back(_fastrp(S, F, dim, key, xp=xp, **opts))
+        self.n_nodes_ = self.n_features_in_ = int(n)
+        self._fitted = (S, F, dim, key, opts)
         return self
 
-    def fit_transform(self, graph: Any, y: Any = None, *, features: Any = None) -> Any:
-        """``fit(graph, features=features).embedding_``."""
-        return self.fit(graph, y, features=features).embedding_
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+        """``fit(X, **fit_params).embedding_`` (``X`` the graph; ``features=`` may be passed).
+
+        The fitted nodes' own embedding: it equals ``fit(X).transform(X)`` for
+        ``self_influence=0`` and adds each node's own vector otherwise."""
+        return self.fit(X, y, **fit_params).embedding_
+
+    def transform(self, X: Any) -> Any:
+        """Embed new nodes from their edges to the fitted nodes.
+
+        Parameters
+        ----------
+        X : array or sparse matrix, shape (m, n_nodes_)
+            ``X[r, j]`` is the weight of the edge from new node ``r`` to fitted node ``j``
+            (non-negative with ``transition=True`` or ``beta != 0``).
+
+        Returns
+        -------
+        embedding : array, shape (m, dim)
+            See the class Notes; a row without edges embeds to zero.
+        """
+        self._check_is_fitted("_fitted")
+        Xc, xp, back = self._check_samples(X, reset=False, accept_sparse=True)
+        S, F, dim, key, opts = self._fitted
+        if bool(is_cupy(Xc)) != bool(is_cupy(S)):
+            where = "CuPy" if is_cupy(S) else "NumPy/SciPy"
+            raise TypeError(f"X: expected {where} like the fitted graph, got {type(X).__name__}")
+        B = linalg.csr(xp, Xc).astype(opts["dtype"])
+        if (opts["transition"] or opts["beta"] != 0.0) and B.nnz and float(B.data.min()) < 0:
+            raise ValueError(
+                "X: Negative values in data: negative edge weights are not allowed with "
+                f"transition=True or beta != 0, got a minimum weight of {float(B.data.min())}"
+            )
+        return back(_transform(S, F, B, dim, key, xp=xp, **opts))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,6 +339,8 @@ def _check_graph(graph: Any) -> tuple[Any, ModuleType, Any]:
     if type(graph).__module__.startswith("networkx"):
         import networkx as nx
 
+        if graph.number_of_nodes() == 0:
+            raise ValueError("graph: expected at least one node, got an empty networkx graph")
         graph = nx.to_scipy_sparse_array(graph, weight="weight", dtype=np.float64, format="csr")
     if _is_array(graph):
         S, xp, back = check_input(graph, name="graph")
@@ -310,8 +404,9 @@ def _check_options(S: Any, n: int, dim: int, *, weights: Any, beta: Any, self_in
         raise ValueError(f"dtype: expected float32 or float64, got {dt}")
     if (transition or beta != 0.0) and S.nnz and float(S.data.min()) < 0:
         raise ValueError(
-            "graph: negative edge weights are not allowed with transition=True or beta != 0 "
-            f"(degrees must be non-negative); got a minimum weight of {float(S.data.min())}"
+            "graph: Negative values in data: negative edge weights are not allowed with "
+            "transition=True or beta != 0 (degrees must be non-negative); got a minimum weight "
+            f"of {float(S.data.min())}"
         )
     return dict(alphas=alphas, beta=beta, self_influence=self_influence,
                 feature_ratio=feature_ratio, transition=bool(transition),
@@ -406,3 +501,37 @@ def _fastrp(S: Any, F: Any, dim: int, key: int, *, xp: ModuleType, alphas: tuple
     propagate = select(xp, cpu=_fastrp_numba.propagate, gpu=_fastrp_xp.propagate,
                        fallback=_fastrp_xp.propagate, what="fastrp")
     return propagate(S, V, rowscale, xp, alphas, self_influence, normalize, dtype)
+
+
+def _transform(S: Any, F: Any, B: Any, dim: int, key: int, *, xp: ModuleType,
+               alphas: tuple[float, ...], beta: float, self_influence: float,
+               feature_ratio: float, transition: bool, normalize: bool, density: float,
+               dtype: np.dtype) -> Any:
+    """New nodes' embeddings: ``sum_i alpha_i nrm(b N_{i-1})`` over the fitted graph's powers
+    ``N_0 = V, N_i = A N_{i-1}``, ``b`` the (transition-scaled) rows of the CSR ``B``."""
+    S = S.astype(dtype) if S.dtype != dtype else S
+    n = S.shape[0]
+    deg = xp.asarray(S.sum(axis=1), dtype=xp.float64).ravel()
+    V = _initial_vectors(F, n, dim, key, deg, xp=xp, beta=beta, feature_ratio=feature_ratio,
+                         density=density, dtype=dtype)
+
+    def scale(M: Any) -> Any:
+        if not transition:
+            return M
+        d = xp.asarray(M.sum(axis=1), dtype=xp.float64).ravel()
+        inv = xp.zeros_like(d)
+        inv[d > 0] = 1.0 / d[d > 0]
+        return _fastrp_xp.scale_rows(M, inv, xp)
+
+    A, Bs = scale(S), scale(B)
+    nrm = (lambda M: _fastrp_xp._row_normalized(M, xp)) if normalize else (lambda M: M)
+    acc = xp.zeros((B.shape[0], dim), dtype=dtype)
+    N: Any = V
+    for i, alpha in enumerate(alphas):
+        if i:
+            N = A @ N
+            N = N.toarray() if is_sparse(N) else N
+        if alpha != 0.0:
+            M = Bs @ N
+            acc += dtype.type(alpha) * nrm(M.toarray() if is_sparse(M) else xp.asarray(M))
+    return acc

@@ -259,7 +259,9 @@ def test_bad_input():
         mtp2_precision(np.array([[1.0, np.nan], [np.nan, 1.0]]), 0.1)
     with pytest.raises(ValueError, match="at least 2 variables"):
         mtp2_precision(np.array([[1.0]]), 0.1)
-    with pytest.raises(ValueError, match="at least 2 variables"):
+    # one feature is a valid fit (1 / variance, tests/optim/test_mtp2_sklearn.py), a constant
+    # one is not
+    with pytest.raises(ValueError, match="positive variance"):
         MTP2Precision().fit(np.ones((5, 1)))
     with pytest.raises(ValueError, match="square"):
         mtp2_precision(np.ones((2, 3)), 0.1)
