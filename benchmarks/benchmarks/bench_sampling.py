@@ -56,10 +56,10 @@ class GeneralDPP:
     def setup(self, N, method):
         U = _orth(N, N, 2)
         self.K = (U * np.random.default_rng(3).uniform(0, 1, N)) @ U.T
-        projkit.sample_dpp(self.K[:20, :20] * 0 + np.eye(20) * 0.5, method=method, rng=0)
+        projkit.sample_dpp(K=self.K[:20, :20] * 0 + np.eye(20) * 0.5, method=method, rng=0)
 
     def time_one_sample(self, N, method):
-        projkit.sample_dpp(self.K, method=method, rng=1)
+        projkit.sample_dpp(K=self.K, method=method, rng=1)
 
 
 class Volume:

@@ -1,7 +1,8 @@
 """Input checks every public function uses, once, before it hands off to a private body.
 
 The policy (DESIGN.md): float32 stays float32, float64 stays float64, complex stays complex
-where the function allows it, integers and booleans promote to float64; NaN/inf is an error
+where the function allows it, float16 computes in float32, integers and booleans promote to
+float64; NaN/inf is an error
 unless a function says otherwise; messages name the argument, what was expected and what came.
 """
 
@@ -34,10 +35,16 @@ class NotConvergedWarning(UserWarning):
 
 
 def float_dtype(dtype: Any, *, allow_complex: bool = False) -> np.dtype:
-    """The floating dtype a computation on ``dtype`` runs in (float32 kept, ints → float64)."""
+    """The floating dtype a computation on ``dtype`` runs in (float32 kept, ints → float64).
+
+    Half precision (float16) computes in float32, the package's one policy for it (LAPACK and
+    the kernels have no float16; float32 holds every float16 exactly).
+    """
     dt = np.dtype(dtype)
     if dt in (np.float32, np.float64):
         return dt
+    if dt == np.float16:
+        return np.dtype(np.float32)
     if dt.kind == "c":
         if not allow_complex:
             raise TypeError(f"complex input (dtype {dt}) is not supported here; pass real data")
@@ -111,6 +118,8 @@ def check_array(
         A = np.asarray(A)
         if A.dtype == object:
             raise TypeError(f"{name}: expected a numeric array, got an object array")
+    if isinstance(A, np.matrix):  # np.matrix's * and 2-D-only slicing break array code
+        A = np.asarray(A)
     xp = array_namespace(A)
     shape = tuple(A.shape)
     ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)

@@ -203,10 +203,13 @@ def _projection_dpp(V: Any, n_samples: int, key: int, xp: ModuleType) -> Any:
 # general DPPs and k-DPPs
 
 
-def sample_dpp(K: Any = None, *, L: Any = None, eigen: Any = None, k: int | None = None,
+def sample_dpp(*, K: Any = None, L: Any = None, eigen: Any = None, k: int | None = None,
                n_samples: int = 1, eigen_of: str = "L", method: str = "auto",
                rng: Any = None) -> Any:
     """Exact samples of a DPP given by ``K``, by ``L``, or by an eigendecomposition; k-DPPs.
+
+    Every argument is keyword-only (``sample_dpp(K=...)``, ``sample_dpp(L=...)``): a kernel
+    passed positionally would be ambiguous between the two.
 
     Parameters
     ----------
@@ -241,8 +244,10 @@ def sample_dpp(K: Any = None, *, L: Any = None, eigen: Any = None, k: int | None
     ------
     ValueError
         Not exactly one of ``K``, ``L``, ``eigen``; a kernel not symmetric, with eigenvalues
-        outside ``[0, 1]`` (``K``) or negative (``L``) beyond the tolerance ``1e-8·max(1, ‖·‖)``
-        (``1e-4`` in float32); ``k`` above the kernel's rank.
+        outside ``[0, 1]`` (``K``) or negative (``L``, not positive semi-definite) beyond the
+        tolerance ``1e-8·max(1, |λ|max)`` (``1e-4`` in float32); ``k`` above the kernel's
+        rank. The spectrum is checked for every ``method`` (``"cholesky"`` included, at the
+        cost of one ``eigvalsh``, the same ``O(N³)`` as its draw).
 
     Notes
     -----
@@ -330,6 +335,8 @@ def sample_dpp(K: Any = None, *, L: Any = None, eigen: Any = None, k: int | None
             raise ValueError("method: 'cholesky' runs on NumPy input only; use 'spectral'")
         if k is not None:
             raise ValueError("method: 'cholesky' samples DPPs, not k-DPPs; use 'spectral'")
+        # the same spectrum check as the spectral path (K in [0, 1], L ⪰ 0, within tol)
+        _clip_spectrum(xp.linalg.eigvalsh((A + A.T) / 2), kind, tol, xp)
         return [back(s) for s in poulson(A, kind, n_samples, key, xp)]
     if eigen is None:
         A = (A + A.T) / 2
@@ -348,8 +355,9 @@ def _clip_spectrum(w: Any, kind: str, tol: float, xp: ModuleType) -> Any:
     scale = max(1.0, float(xp.max(xp.abs(w)))) if w.shape[0] else 1.0
     lo = float(xp.min(w)) if w.shape[0] else 0.0
     if lo < -tol * scale:
-        what = "K" if kind == "K" else "L"
-        raise ValueError(f"{what}: expected eigenvalues >= 0 (tolerance {tol:g}), got {lo:.3g}")
+        what = "K: expected" if kind == "K" else "L: expected a positive semi-definite matrix,"
+        raise ValueError(f"{what} eigenvalues >= 0 (tolerance {tol:g}·max(1, |λ|max)), "
+                         f"got {lo:.3g}")
     if kind == "K":
         hi = float(xp.max(w)) if w.shape[0] else 0.0
         if hi > 1 + tol * scale:

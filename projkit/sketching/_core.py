@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .._backend.namespace import array_namespace, native
+from .._backend.estimator import compact_repr
+from .._backend.namespace import array_namespace, is_dask, native
 from .._backend.random import draw_key
 from .._backend.validation import check_input, check_size
 
@@ -62,6 +63,8 @@ class Sketch:
     indices: Any = None
     weights: Any = None
     threshold: float | None = None
+
+    __repr__ = compact_repr  # shapes and dtypes, never the arrays themselves
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -129,9 +132,25 @@ def sketch(A: Any, size: int, *, method: str = "gaussian", rng: Any = None,
     ----------
     A : array or sparse matrix, shape (n, d)
         NumPy, SciPy sparse, CuPy, CuPyX sparse, or torch (through DLPack). Sparse input is
-        never densified; the result lives on ``A``'s device in ``A``'s float dtype.
+        never densified whole: ``"countsketch"``, ``"sparse_sign"``, ``"sparse"``,
+        ``"gaussian"``, ``"coordinated"`` and ``"threshold"`` touch only its non-zeros;
+        ``"srht"`` (and ``"linf"``, whose first stage is an SRHT) transform a fairly dense
+        sparse input 256 columns at a time, so they hold at most one dense
+        ``n' × 256`` band (``n' = 2^⌈log₂ n⌉``; 2 MiB of float64 per 1024 rows) beyond the
+        data and the result. The result lives on ``A``'s device in ``A``'s float dtype.
+        A ``dask.array.Array`` (NumPy, SciPy sparse or CuPy chunks, any chunking) gives a
+        lazy sketch, chunk-invariant for an int ``rng``: for ``"gaussian"``, ``"countsketch"``,
+        ``"sparse_sign"`` and ``"sparse"`` the matrix is a dask array built from one task per
+        chunk (each generating its own block of S from the key and the chunk's offset) and a
+        tree sum, equal to the in-memory sketch to rounding; for ``"coordinated"`` and
+        ``"threshold"`` the sample (indices, weights, τ) is computed at the call (one pass
+        shipping ``O(size)`` numbers per chunk) and is exactly the in-memory one, and the
+        sampled rows stay lazy. ``"srht"`` and ``"linf"`` raise ``ValueError`` on dask arrays.
     size : int
-        Rows of the sketch, ``1 <= size <= n``.
+        Rows of the sketch, ``1 <= size <= n``. For ``"threshold"`` it is the *expected*
+        number of rows: each row is kept independently, so the sketch has a random number of
+        rows with mean ``size`` (about ``size ± 2√size``); ``"coordinated"`` keeps exactly
+        ``size``.
     method : {"gaussian", "srht", "countsketch", "sparse_sign", "sparse", "coordinated", \
 "threshold", "linf"}
         The sketching distribution. The linear ones compute ``S @ A`` with ``E[SᵀS] = I``.
@@ -143,7 +162,10 @@ def sketch(A: Any, size: int, *, method: str = "gaussian", rng: Any = None,
         Method options: ``nnz_per_column`` (``"sparse_sign"``, default 8), ``density``
         (``"sparse"``, default ``1/sqrt(n)``), ``offset`` and ``n_total`` (linear methods: this
         ``A`` is rows ``offset:offset+n`` of a matrix with ``n_total`` rows, so that block
-        sketches can be merged with :func:`merge_sketches`).
+        sketches can be merged with :func:`merge_sketches`), and ``dense_output``
+        (``"countsketch"``, ``"sparse_sign"``, ``"sparse"``; default True): False gives a CSR
+        ``S @ A`` when ``A`` is sparse (scikit-learn's ``SparseRandomProjection`` option), which
+        stores less than the dense result below about 2/3 density (a large ``size``).
 
     Returns
     -------
@@ -159,8 +181,13 @@ def sketch(A: Any, size: int, *, method: str = "gaussian", rng: Any = None,
     >>> bool(np.allclose(projkit.approx_matmul(sk, sk), A.T @ A, rtol=0.3, atol=150))
     True
     """
+    if is_dask(A):  # the blockwise engines; A is never made one in-memory array
+        return _sketch_dask(A, size, method, rng, options)
     A, xp, back = check_input(A, name="A")
     n = A.shape[0]
+    if n == 0 and options.get("n_total") is None:
+        raise ValueError(f"A: expected at least one row to sketch, got an empty array of shape "
+                         f"{tuple(A.shape)}")
     spec = _get_method(method)
     if spec.linear:  # the sampling methods check size against their own options
         n_total = options.get("n_total")
@@ -173,6 +200,28 @@ def sketch(A: Any, size: int, *, method: str = "gaussian", rng: Any = None,
         if converted is not sk.matrix:
             sk = replace(sk, matrix=converted)
     return sk
+
+
+def _sketch_dask(A: Any, size: int, method: Any, rng: Any, options: dict) -> Sketch:
+    """:func:`sketch` of a ``dask.array.Array``: linear methods in
+    :mod:`._linear_dask` (lazy, one task per chunk and a tree sum), sampling methods in
+    :mod:`._coordinated_dask` (the sample computed now, the rows lazy)."""
+    from ..distributed import check_dask
+    from . import _coordinated_dask, _linear_dask
+
+    A = check_dask(A, name="A")
+    spec = _get_method(method)
+    if spec.linear:
+        _linear_dask.check_method(method)
+        n_total = options.get("n_total")
+        n = A.shape[0]
+        upper = n_total if isinstance(n_total, int) and n_total >= n else n
+        size = check_size(size, upper=upper, upper_name="the rows of A")
+        return _linear_dask.sketch_dask(method, A, size, draw_key(rng), options)
+    if method not in ("coordinated", "threshold"):
+        raise ValueError(f"method: {method!r} is not available for dask arrays; use one of "
+                         f"{[*_linear_dask.DASK_METHODS, 'coordinated', 'threshold']}")
+    return _coordinated_dask.sketch_dask(method, A, size, draw_key(rng), options)
 
 
 def _check_compatible(sa: Sketch, sb: Sketch, *, what: str) -> None:
@@ -199,6 +248,7 @@ def approx_matmul(sketch_a: Sketch, sketch_b: Sketch) -> Any:
     sides) and from matrices with the same number of rows; a :class:`ValueError` says which of
     these differs. Linear sketches give ``(SA)ᵀ(SB)``, unbiased since ``E[SᵀS] = I``; sampling
     sketches give their own unbiased estimator (see :mod:`projkit.sketching.coordinated`).
+    Sketches of dask arrays give a lazy dask result (a tree sum over the sketch's chunks).
 
     Examples
     --------
@@ -216,6 +266,14 @@ def approx_matmul(sketch_a: Sketch, sketch_b: Sketch) -> Any:
         raise ValueError("approx_matmul: a sketch covers only a block of rows; merge the "
                          "blocks with projkit.merge_sketches first")
     array_namespace(sketch_a.matrix, sketch_b.matrix)  # same library (raises otherwise)
+    if is_dask(sketch_a.matrix):  # lazy products of the chunked sketches
+        if spec.linear:
+            from ..distributed import transpose_matmul
+
+            return transpose_matmul(sketch_a.matrix, sketch_b.matrix)
+        from ._coordinated_dask import matmul
+
+        return matmul(sketch_a, sketch_b)
     # torch / other Array-API matrices: compute on zero-copy NumPy/CuPy views, convert back
     ma, back = native(sketch_a.matrix)
     mb, _ = native(sketch_b.matrix)
@@ -255,4 +313,9 @@ def merge_sketches(sketches: Sequence[Sketch]) -> Sketch:
     if spans[-1][1] > first.n_total:
         raise ValueError(f"sketches: a block ends at row {spans[-1][1]} beyond n_total="
                          f"{first.n_total}")
-    return _get_method(first.method).merge(sketches)
+    spec = _get_method(first.method)
+    if spec.linear and any(is_dask(s.matrix) for s in sketches):
+        from ._linear_dask import merge
+
+        return merge(sketches)  # a lazy tree sum (the sampling merge serves dask as it is)
+    return spec.merge(sketches)

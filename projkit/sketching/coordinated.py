@@ -11,7 +11,9 @@ rows *coordinately*: a row heavy in both is likely kept in both. With row weight
     ``τ`` = the next smallest rank. Row ``i`` is kept iff ``h(i) < w_i τ``.
 ``"threshold"``
     keep row ``i`` iff ``h(i) ≤ c w_i``, with ``c`` chosen so that the expected number of kept
-    rows ``Σ min(1, c w_i)`` equals ``size`` (or given as ``threshold=c``).
+    rows ``Σ min(1, c w_i)`` equals ``size`` (or given as ``threshold=c``). ``size`` is then
+    an expectation: the rows are kept independently, so a sketch has a random number of rows
+    (Poisson-binomial with mean ``size``, standard deviation ≤ ``√size``).
 
 Either way row ``i`` is in both sketches iff ``h(i) < min(w_i^A τ_A, w_i^B τ_B)``, so
 

@@ -10,6 +10,9 @@ Five distributions, each scaled so that ``E[SᵀS] = I``:
     ``H`` the unnormalized ±1 Sylvester–Hadamard matrix of order ``n' = 2^⌈log₂ n⌉`` (``A`` is
     zero-padded) and ``R`` the ``m`` rows with the smallest hash ranks (uniform without
     replacement). Costs O(n' d log n'), not O(n d m) (Tropp 2011; Ailon & Chazelle 2009).
+    A sparse input is either sketched column by column of S on its non-zeros (when that is
+    cheaper) or transformed in bands of 256 columns: one dense ``n' × 256`` buffer at a time,
+    never the whole matrix.
 ``"countsketch"``
     One ±1 per column of ``S`` in a hashed row (Charikar, Chen & Farach-Colton 2002;
     Clarkson & Woodruff 2013). O(nnz(A)).
@@ -41,8 +44,10 @@ from typing import Any
 
 import numpy as np
 
+from .._backend import linalg
 from .._backend import random as prand
 from .._backend.dispatch import select
+from .._backend.namespace import is_dask, is_sparse
 from .._backend.random import draw_key
 from .._backend.validation import check_array, check_positive_int, check_size, float_dtype
 from . import _linear_numba, _linear_xp
@@ -154,7 +159,10 @@ class SketchOperator:
     sparse, NumPy or CuPy); ``S.T @ Y`` applies the adjoint to a ``size × k`` array;
     ``S.toarray()`` forms S densely (for tests and small cases) and, for the sparse families,
     ``S.tosparse()`` gives it as a CSR matrix. ``sketch(A, m, method=k, rng=s).matrix`` equals
-    ``sketch_operator(A.shape[0], m, method=k, rng=s) @ A`` for an int ``s``.
+    ``sketch_operator(A.shape[0], m, method=k, rng=s) @ A`` for an int ``s``. A
+    ``dask.array.Array`` operand of ``S @`` or ``S.T @`` gives a lazy dask result (one task
+    per chunk, each generating its own block of S; not for the SRHT), equal to the in-memory
+    product to rounding.
     """
 
     __array_priority__ = 1000  # so that ndarray @ S.T defers to us
@@ -192,6 +200,8 @@ class SketchOperator:
 
     # -- application --
     def __matmul__(self, X: Any) -> Any:
+        if is_dask(X):  # the blockwise engine: one task per chunk of X, a tree sum
+            return _dask_matmul(self._p, X)
         X, xp = check_array(X, name="X", ndim=(1, 2), finite=False)
         vec = X.ndim == 1
         if vec:
@@ -233,6 +243,8 @@ class _Adjoint:
         return self._op
 
     def __matmul__(self, Y: Any) -> Any:
+        if is_dask(Y):  # blocks of rows of Sᵀ generated in their own tasks
+            return _dask_matmul(self._op._p, Y, adjoint=True)
         Y, xp = check_array(Y, name="Y", ndim=(1, 2), accept_sparse=False, finite=False)
         vec = Y.ndim == 1
         if vec:
@@ -320,6 +332,22 @@ def _apply_adjoint(p: _Params, Y: Any, xp: ModuleType) -> Any:
                   fallback=_linear_xp.apply_adjoint, what="a linear sketch's adjoint")(p, Y, xp)
 
 
+def _dask_matmul(p: _Params, X: Any, *, adjoint: bool = False) -> Any:
+    """``S @ X`` (or ``Sᵀ @ X``) for a dask ``X``, by :mod:`._linear_dask` (lazy)."""
+    from ..distributed import check_dask
+    from . import _linear_dask
+
+    name = "Y" if adjoint else "X"
+    vec = X.ndim == 1
+    X = check_dask(X[:, None] if vec else X, name=name, allow_sparse=not adjoint)
+    want = p.size if adjoint else p.n
+    if X.shape[0] != want:
+        what = "the rows of S" if adjoint else "the columns of S"
+        raise ValueError(f"{name}: expected {want} rows ({what}), got shape {tuple(X.shape)}")
+    out = _linear_dask.apply_adjoint(p, X) if adjoint else _linear_dask.apply(p, X)
+    return out[:, 0] if vec else out
+
+
 def _tosparse(p: _Params, dtype: Any, xp: ModuleType) -> Any:
     """A sparse-family S as CSR: SciPy (Numba-generated) or CuPyX; no other sparse format."""
     return select(xp, cpu=_linear_numba.tosparse, gpu=_linear_xp.tosparse,
@@ -336,11 +364,36 @@ def _no_sparse_format(p: _Params, dtype: Any, xp: ModuleType) -> Any:
 
 def _make_sketcher(method: str):
     def _sketch(A: Any, size: int, key: int, xp: ModuleType, **options: Any) -> Sketch:
+        options = dict(options)
+        dense_output = _check_dense_output(options.pop("dense_output", True), method)
         p = _params(method, size, A.shape[0], key, options)
+        if not dense_output and is_sparse(A):
+            matrix = _sparse_sketch(p, A, xp)
+        else:
+            matrix = _apply(p, A, xp)
         return Sketch(method=method, size=size, key=key, n_rows=A.shape[0],
-                      matrix=_apply(p, A, xp), options=p.options(), offset=p.offset)
+                      matrix=matrix, options=p.options(), offset=p.offset)
 
     return _sketch
+
+
+def _check_dense_output(dense_output: Any, method: str) -> bool:
+    """``dense_output`` (scikit-learn's ``SparseRandomProjection`` name): False asks for a CSR
+    ``S @ A`` when ``A`` is sparse; only the sparse families can give one."""
+    if not isinstance(dense_output, bool | np.bool_):
+        raise TypeError(f"dense_output: expected a bool, got {type(dense_output).__name__}")
+    if not dense_output and method not in _SPARSE_CODES:
+        raise ValueError(f"dense_output: a sparse result needs a sparse S (method "
+                         f"{sorted(_SPARSE_CODES)}), got method={method!r}")
+    return bool(dense_output)
+
+
+def _sparse_sketch(p: _Params, A: Any, xp: ModuleType) -> Any:
+    """``S @ A`` as CSR for sparse ``A`` and a sparse-family ``S``: the sparse product of the
+    CSR ``S`` (SciPy's SMMP on the CPU, cuSPARSE on CuPy). It stores ``12·nnz`` bytes (float64
+    values, int32 indices) against ``8·size·d`` dense, so it pays below about 2/3 density: a
+    large ``size`` against the non-zeros per column of ``A``."""
+    return linalg.csr(xp, _tosparse(p, A.dtype, xp) @ A)
 
 
 def _linear_matmul(sa: Sketch, sb: Sketch) -> Any:
@@ -348,12 +401,12 @@ def _linear_matmul(sa: Sketch, sb: Sketch) -> Any:
 
 
 def _linear_merge(sketches: Sequence[Sketch]) -> Sketch:
-    total = sketches[0].matrix.copy()
+    total = sketches[0].matrix + 0  # a new array in any library (torch has no .copy())
     for s in sketches[1:]:
         if s.matrix.shape[1] != total.shape[1]:
             raise ValueError("sketches: the blocks have different numbers of columns "
                              f"({total.shape[1]} vs {s.matrix.shape[1]})")
-        total += s.matrix
+        total = total + s.matrix
     n_rows = sum(s.n_rows for s in sketches)
     offset = min(s.offset for s in sketches)
     opts = dict(sketches[0].options)

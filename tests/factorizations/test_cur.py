@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 import projkit
 from projkit.factorizations.cur import _deim, _leverage, _pivoted_qr_r
+from tests._helpers import assert_never_densified, fp_tol
 from tests.conftest import to_host, tol
 
 _HAS_DPP = importlib.util.find_spec("projkit.sampling.dpp") is not None
@@ -34,7 +35,13 @@ def test_cur_exact_recovery(xp, dtype, method, core):
     np.testing.assert_array_equal(C, A[:, cols])
     np.testing.assert_array_equal(R, A[rows, :])
     assert len(set(cols.tolist())) == 5 and len(set(rows.tolist())) == 5
-    np.testing.assert_allclose(C @ U @ R, A, atol=1000 * tol(dtype) * np.abs(A).max())
+    # C U R involves solves with C and R (optimal core) or W = A[rows, cols] (cross core):
+    # c·m·eps·κ with κ the worst of them (≤ 1e2 here; measured ≤ 21 eps·‖A‖ in float32)
+    f = np.float64
+    kappa = max(np.linalg.cond(C.astype(f)), np.linalg.cond(R.astype(f)),
+                np.linalg.cond(A[np.ix_(rows, cols)].astype(f)))
+    t = fp_tol(dtype, cond=kappa, n=40)
+    np.testing.assert_allclose(C.astype(f) @ U @ R, A, atol=t * np.abs(A).max())
     assert U.dtype == dtype
 
 
@@ -43,6 +50,19 @@ def test_cur_wide_sparse_keeps_sparsity():
     res = projkit.cur(A, 4, rng=0)
     assert sp.issparse(res.C) and sp.issparse(res.R)
     np.testing.assert_allclose(res.to_dense(), A.toarray(), atol=1e-10)
+
+
+@pytest.mark.parametrize("core", ["optimal", "cross"])
+def test_cur_and_interpolative_never_densify_sparse_input(monkeypatch, core):
+    # 3000 × 2000 with 3000 non-zeros (48 MB dense): only thin pieces (the k chosen columns and
+    # rows) may be formed densely, and the peak allocation stays below ⅛ of the dense array
+    S = sp.random(3000, 2000, density=5e-4, random_state=0, format="csr")
+    res = assert_never_densified(monkeypatch, lambda: projkit.cur(S, 5, core=core, rng=0), S,
+                                 thin=50)
+    assert res.C.shape == (3000, 5) and res.R.shape == (5, 2000)
+    C, Z, cols = assert_never_densified(
+        monkeypatch, lambda: projkit.interpolative(S, 5, rng=0), S, thin=50)
+    assert Z.shape == (5, 2000) and len(cols) == 5
 
 
 def test_cur_optimal_core_is_projection():
@@ -115,7 +135,9 @@ def test_interpolative_exact_and_structure(xp, dtype, method):
                                                                rng=0))
     np.testing.assert_array_equal(C, A[:, cols])
     np.testing.assert_allclose(Z[:, cols], np.eye(4), atol=10 * tol(dtype))
-    np.testing.assert_allclose(C @ Z, A, atol=1000 * tol(dtype) * np.abs(A).max())
+    # Z solves with the chosen columns C: c·m·eps·κ(C) (measured ≤ 3.3 eps·‖A‖ in float32)
+    t = fp_tol(dtype, cond=np.linalg.cond(C.astype(np.float64)), n=30)
+    np.testing.assert_allclose(C.astype(np.float64) @ Z, A, atol=t * np.abs(A).max())
     assert Z.dtype == dtype
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import projkit
 from projkit.testing import check_adjoint
+from tests._helpers import assert_never_densified, fp_tol
 from tests.conftest import to_host, tol
 
 
@@ -36,17 +37,28 @@ def test_projector_and_reconstruction_equations(xp, dtype, k, kb, kh, kd):
     A64, F64, H64, B64, D64 = f64
     Yt = np.linalg.pinv(B64.T @ F64) @ B64.T
     X = D64 @ np.linalg.pinv(H64.T @ D64)
-    t = 1000 * tol(dtype)
-    # projector equations F Yᵀ F = F and Hᵀ X Hᵀ = Hᵀ
-    np.testing.assert_allclose(F64 @ Yt @ F64, F64, atol=t)
-    np.testing.assert_allclose(H64.T @ X @ H64.T, H64.T, atol=t)
-    # G = Yᵀ A X and the projectors are F Yᵀ, X Hᵀ
-    np.testing.assert_allclose(to_host(mf.G), Yt @ A64 @ X, rtol=t, atol=t)
-    np.testing.assert_allclose(to_host(mf.column_projector.matrix()), F64 @ Yt, atol=t)
-    np.testing.assert_allclose(to_host(mf.row_projector.matrix()), X @ H64.T, atol=t)
+    # tolerances from the dtype's eps and the conditioning of what is inverted: the column
+    # side solves with BᵀF (and orthogonalizes F), the row side with HᵀD (and H); measured
+    # errors are ≤ 90 eps, the bounds c·m·eps·κ are ≥ 1400 eps
+    kc = np.linalg.cond(B64.T @ F64) * np.linalg.cond(F64)
+    kr = np.linalg.cond(H64.T @ D64) * np.linalg.cond(H64)
+    tc, tr = fp_tol(dtype, cond=kc, n=m), fp_tol(dtype, cond=kr, n=m)
+    Mc = to_host(mf.column_projector.matrix()).astype(np.float64)
+    Mr = to_host(mf.row_projector.matrix()).astype(np.float64)
+    # projkit's projectors satisfy the projector equations: Mc F = F, Mc² = Mc, Hᵀ Mr = Hᵀ, ...
+    np.testing.assert_allclose(Mc @ F64, F64, atol=tc * np.abs(F64).max())
+    np.testing.assert_allclose(Mc @ Mc, Mc, atol=tc * np.abs(Mc).max())
+    np.testing.assert_allclose(H64.T @ Mr, H64.T, atol=tr * np.abs(H64).max())
+    np.testing.assert_allclose(Mr @ Mr, Mr, atol=tr * np.abs(Mr).max())
+    # ... and are F Yᵀ, X Hᵀ with G = Yᵀ A X (the reference computed here in float64)
+    np.testing.assert_allclose(Mc, F64 @ Yt, atol=tc * np.abs(F64 @ Yt).max())
+    np.testing.assert_allclose(Mr, X @ H64.T, atol=tr * np.abs(X @ H64.T).max())
+    G_ref = Yt @ A64 @ X
+    np.testing.assert_allclose(to_host(mf.G), G_ref, atol=max(tc, tr) * np.abs(G_ref).max())
     # F G Hᵀ = P_col A P_row
     P_A_P = to_host(mf.column_projector @ (xp.asarray(A) @ mf.row_projector))
-    np.testing.assert_allclose(to_host(mf.reconstruct()), P_A_P, atol=t * 10)
+    np.testing.assert_allclose(to_host(mf.to_dense()), P_A_P,
+                               atol=max(tc, tr) * np.abs(P_A_P).max())
     assert mf.G.dtype == dtype
 
 
@@ -58,8 +70,11 @@ def test_exact_recovery_of_rank_k(dtype):
     H = A.T @ rand((m, k + 2), 8, dtype)
     mf = projkit.meta_factorize(A, F, H, B=rand((m, k + 3), 9, dtype), D=rand((n, k + 4), 10,
                                                                                dtype))
-    np.testing.assert_allclose(mf.reconstruct(), A, atol=1000 * tol(dtype) * np.abs(A).max())
-    assert mf.error(relative=True) < 1000 * tol(dtype)
+    # κ_k(A)·κ(F) ≈ 24: c·m·eps·κ = 5.7e-4 in float32 (measured 5 eps = 6e-7)
+    sv = np.linalg.svd(A.astype(np.float64), compute_uv=False)
+    t = fp_tol(dtype, cond=sv[0] / sv[k - 1] * np.linalg.cond(F.astype(np.float64)), n=m)
+    np.testing.assert_allclose(mf.to_dense(), A, atol=t * np.abs(A).max())
+    assert mf.error(relative=True) < t
     F_, G_, H_ = mf
     assert F_.shape == (m, k) and G_.shape == (k, k + 2) and H_.shape == (n, k + 2)
 
@@ -73,6 +88,22 @@ def test_orthogonal_defaults_give_best_core():
     assert mf.column_projector.orthogonal and mf.row_projector.orthogonal
 
 
+def test_sparse_input_never_densified(monkeypatch):
+    # 3000 × 2000 with 3000 non-zeros (48 MB dense): G = F⁺ A H⁺ᵀ and the error formula work
+    # on A's non-zeros; no dense block of A bigger than 50 both ways, peak below ⅛ of dense
+    S = sp.random(3000, 2000, density=5e-4, random_state=0, format="csr")
+    F, H = rand((3000, 4), 30), rand((2000, 4), 31)
+
+    def run():
+        mf = projkit.meta_factorize(S, F, H)
+        return mf, mf.error()
+
+    mf, err = assert_never_densified(monkeypatch, run, S, thin=50)
+    np.testing.assert_allclose(mf.G, np.linalg.pinv(F) @ (S @ np.linalg.pinv(H.T)),
+                               rtol=1e-10, atol=1e-14)
+    assert err > 0
+
+
 def test_sparse_input_error_formula():
     A = sp.random(40, 30, density=0.2, random_state=0, format="csr")
     F = A[:, :5]
@@ -80,7 +111,7 @@ def test_sparse_input_error_formula():
     mf = projkit.meta_factorize(A, F, H)
     dense = projkit.meta_factorize(A.toarray(), F.toarray(), H.toarray())
     np.testing.assert_allclose(mf.G, dense.G, atol=1e-12)
-    np.testing.assert_allclose(mf.reconstruct(), dense.reconstruct(), atol=1e-12)
+    np.testing.assert_allclose(mf.to_dense(), dense.to_dense(), atol=1e-12)
     np.testing.assert_allclose(mf.error(), dense.error(), rtol=1e-6)
     np.testing.assert_allclose(mf.error(relative=True),
                                dense.error() / np.linalg.norm(A.toarray()), rtol=1e-6)
@@ -91,7 +122,7 @@ def test_complex_meta():
     A = (rng.standard_normal((10, 2)) + 1j * rng.standard_normal((10, 2))) @ rng.standard_normal(
         (2, 8))
     mf = projkit.meta_factorize(A, A[:, :2], A[:2, :].conj().T)
-    np.testing.assert_allclose(mf.reconstruct(), A, atol=1e-10)
+    np.testing.assert_allclose(mf.to_dense(), A, atol=1e-10)
 
 
 @settings(max_examples=20, deadline=None)
@@ -102,7 +133,7 @@ def test_hypothesis_reconstruction_identity(m, n, k, seed):
     H = A.T @ rand((m, k), seed + 200)
     mf = projkit.meta_factorize(A, F, H, B=rand((m, k + 1), seed + 300), D=rand((n, k), seed + 4))
     scale = max(1.0, np.abs(A).max())
-    np.testing.assert_allclose(mf.reconstruct(), A, atol=1e-7 * scale)
+    np.testing.assert_allclose(mf.to_dense(), A, atol=1e-7 * scale)
 
 
 def test_meta_bad_input():
@@ -186,7 +217,7 @@ def test_projector_meta_pinv_on_device(xp):
     np.testing.assert_allclose(to_host(projkit.pinv(xp.asarray(A))),
                                np.linalg.pinv(A, rtol=None), atol=1e-10)
     mf = projkit.meta_factorize(xp.asarray(A), xp.asarray(A[:, :3]), xp.asarray(A[:3].T))
-    np.testing.assert_allclose(to_host(mf.reconstruct()), A, atol=1e-10)
+    np.testing.assert_allclose(to_host(mf.to_dense()), A, atol=1e-10)
 
 
 def test_projectors_pass_the_dot_test(xp, dtype):

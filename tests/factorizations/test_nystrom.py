@@ -9,7 +9,8 @@ from scipy.sparse.linalg import aslinearoperator
 
 import projkit
 from projkit.testing import check_adjoint
-from tests.conftest import to_host, tol
+from tests._helpers import fp_tol
+from tests.conftest import to_host
 
 
 def spectrum_matrix(m, n, decay, r, seed, dtype=np.float64, psd=False):
@@ -26,8 +27,11 @@ def test_generalized_nystrom_exact_recovery(xp, dtype):
     rng = np.random.default_rng(0)
     A = (rng.standard_normal((40, 5)) @ rng.standard_normal((5, 30))).astype(dtype)
     ny = projkit.nystrom(xp.asarray(A), 5, rng=0)
-    np.testing.assert_allclose(to_host(ny.reconstruct()), A,
-                               atol=1000 * tol(dtype) * np.abs(A).max())
+    # backward-stable QR/SVD steps on a rank-5 problem: error ≤ c·n·eps·κ₅(A)‖A‖ (κ₅ = σ₁/σ₅
+    # ≈ 2.4 here; measured 26 eps·κ in float32, the bound 400 eps·κ = 1.1e-4)
+    sv = np.linalg.svd(A.astype(float), compute_uv=False)
+    t = fp_tol(dtype, cond=sv[0] / sv[4], n=40)
+    np.testing.assert_allclose(to_host(ny.to_dense()), A, atol=t * np.abs(A).max())
     assert ny.F.shape == (40, 5) and ny.G.shape == (5, 8) and ny.H.shape == (30, 8)
     assert ny.G.dtype == dtype
 
@@ -41,22 +45,32 @@ def test_generalized_nystrom_is_meta_factorization():
     P = ny.column_projector
     np.testing.assert_allclose(P @ AX, AX, atol=1e-10)
     np.testing.assert_allclose(P.matrix() @ P.matrix(), P.matrix(), atol=1e-8)
-    np.testing.assert_allclose(ny.reconstruct(), P @ A, atol=1e-9)
-    np.testing.assert_allclose(ny.reconstruct(), A @ ny.row_projector, atol=1e-9)
+    np.testing.assert_allclose(ny.to_dense(), P @ A, atol=1e-9)
+    np.testing.assert_allclose(ny.to_dense(), A @ ny.row_projector, atol=1e-9)
     assert YhA.shape == (7, 20)
 
 
 @pytest.mark.parametrize("sketch", ["gaussian", "srht", "sparse_sign"])
-def test_generalized_nystrom_error_close_to_sketch_error(sketch):
-    A, s = spectrum_matrix(120, 90, 0.8, 50, 2)
+def test_generalized_nystrom_error_near_optimal(sketch):
+    # against the optimal rank-r error (known spectrum), not against projkit's own F. A has
+    # r = 10 singular values 1 and 40 of 1e-6: opt = ‖Σ₂‖_F = 6.3e-6. HMT (2011) Thm 9.1 gives
+    # ‖(I − QQᵀ)A‖_F ≤ ‖Σ₂‖_F (1 + ‖Ω₂‖‖Ω₁⁺‖) for Q = orth(AX); for a Gaussian X (no
+    # oversampling) ‖Ω₁⁺‖ ≤ √r/t with probability ≥ 1 − t (Edelman 1988) and ‖Ω₂‖ ≤ √n + √r + 3
+    # (probability ≥ 1 − e^{-9/2}); t = 0.01 gives ≤ 4000·opt, and the oblique ‖I − P‖ of the
+    # oversampled Y (Nakatsukasa 2020, §4) a factor ≤ 2 more: bound 1e4·opt. (SRHT and sparse
+    # sign X are held to the same bound.) A half-rank answer is ‖Σ[5:10]‖ = 2.2 = 3.5e5·opt off,
+    # a zero answer ‖A‖_F = 3.2 and a ×1.5 one 1.6.
+    rng = np.random.default_rng(2)
+    U = np.linalg.qr(rng.standard_normal((120, 50)))[0]
+    V = np.linalg.qr(rng.standard_normal((90, 50)))[0]
+    s = np.r_[np.ones(10), np.full(40, 1e-6)]
+    A = (U * s) @ V.T
+    opt = np.sqrt(np.sum(s[10:] ** 2))
     for seed in range(2):
         ny = projkit.nystrom(A, 10, sketch=sketch, rng=seed)
-        Q = np.linalg.qr(ny.F)[0]
-        sketch_err = np.linalg.norm(A - Q @ (Q.T @ A))
-        # ‖A − P A‖ ≤ ‖I − P‖ ‖(I − QQᵀ)A‖ and oversampling Y by r/2 keeps ‖I − P‖ = ‖P‖
-        # small (Nakatsukasa §4): measured ratios ≈ 1.0–1.3; 3 leaves room for the seeds
-        assert ny.error() <= 3 * sketch_err
-        assert ny.error() >= np.sqrt(np.sum(s[10:] ** 2)) * (1 - 1e-9)
+        err = np.linalg.norm(A - ny.to_dense())
+        assert opt * (1 - 1e-6) <= err <= 1e4 * opt
+        np.testing.assert_allclose(ny.error(), err, rtol=1e-3)
 
 
 def test_generalized_nystrom_inputs():
@@ -64,12 +78,12 @@ def test_generalized_nystrom_inputs():
     dense = projkit.nystrom(A, 6, rng=0)
     spm = projkit.nystrom(sp.csr_matrix(A), 6, rng=0)
     op = projkit.nystrom(aslinearoperator(A), 6, rng=0)
-    np.testing.assert_allclose(spm.reconstruct(), dense.reconstruct(), atol=1e-10)
-    np.testing.assert_allclose(op.reconstruct(), dense.reconstruct(), atol=1e-10)
+    np.testing.assert_allclose(spm.to_dense(), dense.to_dense(), atol=1e-10)
+    np.testing.assert_allclose(op.to_dense(), dense.to_dense(), atol=1e-10)
     assert op.A is None
     np.testing.assert_allclose(spm.error(), dense.error(), rtol=1e-5)
     wide = projkit.nystrom(A.T, 6, rng=0)
-    assert wide.reconstruct().shape == (40, 60)
+    assert wide.to_dense().shape == (40, 60)
     assert projkit.nystrom(A, 6, rng=0).G.shape == (6, 9)  # default ℓ = ⌈r/2⌉
     assert projkit.nystrom(A, 40, oversample=100, rng=0).G.shape == (40, 60)  # capped at m
 
@@ -78,14 +92,22 @@ def test_nystrom_psd_exact_and_symmetric(xp, dtype):
     A, s = spectrum_matrix(50, 50, 0.5, 4, 4, dtype=dtype, psd=True)
     res = projkit.nystrom_psd(xp.asarray(A), 4, rng=0)
     U, lam, Ut = (to_host(x) for x in res)
-    np.testing.assert_allclose(lam, s, rtol=100 * tol(dtype))
+    # rank-4 PSD of κ₄ = 8, n = 50: c·n·eps·κ = 4.8e-4 in float32 (measured 1.4e-5)
+    t = fp_tol(dtype, cond=s[0] / s[3], n=50)
+    np.testing.assert_allclose(lam, s, rtol=t)
     np.testing.assert_allclose(Ut, U.T)
-    np.testing.assert_allclose((U * lam) @ Ut, A, atol=100 * tol(dtype))
+    np.testing.assert_allclose((U * lam) @ Ut, A, atol=t * s[0])
     assert np.all(lam >= 0) and lam.dtype == dtype
 
 
 def test_nystrom_psd_error_bound():
-    A, s = spectrum_matrix(80, 80, 0.85, 60, 5, psd=True)
+    # eight leading eigenvalues 0.9^i, then a tail 100× smaller: the bound below is 0.31 while
+    # the best rank-1 answer is 4.8 off (nuclear norm), the best rank-4 one 2.4, a zero one 5.8
+    # and a ×1.5 one 2.9
+    rng = np.random.default_rng(5)
+    U = np.linalg.qr(rng.standard_normal((80, 60)))[0]
+    s = np.r_[0.9 ** np.arange(8), 0.01 * 0.9 ** np.arange(52)]
+    A = (U * s) @ U.T
     k, p = 8, 8
     errs = [np.linalg.norm(A - projkit.nystrom_psd(A, k, oversample=p, rng=sd).to_dense(), "nuc")
             for sd in range(3)]
@@ -93,6 +115,7 @@ def test_nystrom_psd_error_bound():
     # most the optimal tail once more): E‖A − Â_k‖_* ≤ (2 + k/(p − 1)) ‖A − [A]_k‖_*
     opt = s[k:].sum()
     assert np.mean(errs) <= (2 + k / (p - 1)) * opt
+    assert min(errs) >= opt * (1 - 1e-9)  # no rank-k matrix beats the optimum
     # Nyström of a PSD matrix is PSD and never overestimates: A − Â ⪰ 0
     res = projkit.nystrom_psd(A, k, oversample=p, rng=0)
     assert np.linalg.eigvalsh(A - res.to_dense()).min() >= -1e-10
@@ -135,7 +158,7 @@ def test_nystrom_on_device(xp):
     A = rng.standard_normal((40, 4)) @ rng.standard_normal((4, 30))
     ny = projkit.nystrom(xp.asarray(A), 4, rng=0)
     assert isinstance(ny.F, xp.ndarray)
-    np.testing.assert_allclose(to_host(ny.reconstruct()), A, atol=1e-8)
+    np.testing.assert_allclose(to_host(ny.to_dense()), A, atol=1e-8)
     G = rng.standard_normal((40, 3))
     S = G @ G.T
     res = projkit.nystrom_psd(xp.asarray(S), 3, rng=0)

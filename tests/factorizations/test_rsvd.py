@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 import projkit
 from projkit._backend.linalg import orth, sparse_module
 from projkit.factorizations.rsvd import _normalize, _sign_flip
+from tests._helpers import assert_never_densified
 from tests.conftest import to_host, tol
 
 
@@ -277,53 +277,6 @@ def test_linear_operator_without_adjoint_is_refused_before_use():
 
 
 # ---------------------------------------------------------------- sparse input is never densified
-
-_SPARSE_CLASSES = tuple(
-    getattr(sp, name) for name in dir(sp)
-    if name.endswith(("_matrix", "_array")) and isinstance(getattr(sp, name), type)
-)
-
-
-def assert_never_densified(monkeypatch, f, A, *, thin):
-    """Run ``f()`` twice and fail if it densifies the sparse ``A`` (shape m × n).
-
-    1. ``toarray`` and ``todense`` of every SciPy sparse class (``csr_matrix``, ``csr_array``,
-       ``csc_*``, ``coo_*``, ...; SciPy ≥ 1.14 has no ``.A``) raise when the dense result would
-       have more than ``thin`` rows *and* more than ``thin`` columns. Densifying a thin piece is
-       allowed: the chosen columns ``C = A[:, J]`` (m × k), ``A @ H`` (m × k''), a k × k Gram.
-       So the guard fires for ``A``, ``Aᵀ``, a copy in another format, or any block of ``A``
-       that is big both ways, not only for the exact input shape.
-    2. The peak of traced allocations (``tracemalloc``, which sees NumPy's buffers) of the
-       second call stays below ⅛ of the m × n dense array: this also catches a densification
-       that bypasses ``toarray`` (``A @ np.eye(n)``, ``np.asarray(A.todense())``...). The first
-       call warms up (Numba compiles once, and its compiler's allocations are not the data's).
-    """
-    real = {}
-
-    def guard(name, orig):
-        def densify(self, *args, **kwargs):
-            if min(self.shape) > thin:
-                raise AssertionError(f"{name} of a {self.shape} {type(self).__name__}: the "
-                                     f"{A.shape} sparse input would be densified")
-            return orig(self, *args, **kwargs)
-
-        return densify
-
-    for cls in _SPARSE_CLASSES:
-        for name in ("toarray", "todense"):
-            real[cls, name] = getattr(cls, name)
-            monkeypatch.setattr(cls, name, guard(name, real[cls, name]))
-    f()
-    tracemalloc.start()
-    try:
-        out = f()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    dense_bytes = A.shape[0] * A.shape[1] * np.dtype(A.dtype).itemsize
-    assert peak < dense_bytes / 8, (peak, dense_bytes)
-    return out
-
 
 def big_sparse(fmt="csr", seed=0, dtype=np.float64):
     """3000 × 2000 with 3000 nonzeros: the dense array would take 48 MB, the data 36 kB."""

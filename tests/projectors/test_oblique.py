@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import projkit
 from projkit import Projector
 from projkit.testing import check_adjoint
+from tests._helpers import fp_tol
 from tests.conftest import to_host, tol
 
 
@@ -27,14 +28,17 @@ def test_oblique_matches_formula_and_is_idempotent(xp, dtype, m, k, kp):
     F, B = rand((m, k), 0, dtype), rand((m, kp), 1, dtype)
     P = Projector(xp.asarray(F), xp.asarray(B))
     M = to_host(P.matrix())
-    t = 100 * tol(dtype)
-    np.testing.assert_allclose(M, ref_oblique(F.astype(float), B.astype(float)), atol=t * 10)
-    np.testing.assert_allclose(M @ M, M, atol=t * 10)  # P² = P
+    # P = F (BᵀF)⁺ Bᵀ: the error is c·m·eps·κ(BᵀF)κ(F) relative to ‖P‖ (Higham §19–20)
+    F64, B64 = F.astype(float), B.astype(float)
+    t = fp_tol(dtype, cond=np.linalg.cond(B64.T @ F64) * np.linalg.cond(F64), n=m)
+    scale = np.abs(M).max()
+    np.testing.assert_allclose(M, ref_oblique(F64, B64), atol=t * scale)
+    np.testing.assert_allclose(M @ M, M, atol=t * scale)  # P² = P
     assert P.rank == k and P.shape == (m, m) and P.dtype == dtype
     # range: P F = F (projector equation F Yᵀ F = F); null space: range(B)^⊥
-    np.testing.assert_allclose(to_host(P @ xp.asarray(F)), F, atol=t * np.abs(F).max())
-    N = np.linalg.svd(B.astype(float))[0][:, kp:]  # orthonormal basis of range(B)^⊥
-    np.testing.assert_allclose(to_host(P @ xp.asarray(N.astype(dtype))), 0, atol=t * 10)
+    np.testing.assert_allclose(to_host(P @ xp.asarray(F)), F, atol=t * scale * np.abs(F).max())
+    N = np.linalg.svd(B64)[0][:, kp:]  # orthonormal basis of range(B)^⊥
+    np.testing.assert_allclose(to_host(P @ xp.asarray(N.astype(dtype))), 0, atol=t * scale)
 
 
 def test_orthogonal_projector_properties(dtype):

@@ -50,21 +50,29 @@ def test_single_sketch_estimate_is_unbiased_with_stated_variance():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_non_adaptive_error_bound_at_stated_eps_delta(seed):
-    eps, delta, T = 0.5, 0.1, 3
+    # The guarantee is per coordinate, |ans_i − (Ph)_i| ≤ ε‖Ph‖ + (γ/2)‖h‖. A zero answer meets
+    # it whenever every |(Ph)_i| is small, so the queries include h = e_j for the j with the
+    # largest P_jj: there (Ph)_j = P_jj ≈ 0.95‖Ph‖ (rank 180 of N = 200), and with ε = 0.3 the
+    # bound is ≈ 0.34‖Ph‖: a zero answer (0.95‖Ph‖) and a ×1.5 one (0.48‖Ph‖) break it.
+    eps, delta, T = 0.3, 0.1, 3
     p = robust_parameters(eps, delta, T, n_coords=N, dp_epsilon=1.0)
     assert p["sketch_size"] == math.ceil(8 / eps**2)
     assert p["rank_slack"] <= p["per_query"] / 8 and p["per_query"] % 2 == 1
-    P = _projector(seed=10 + seed)
+    P = _projector(rank=180, seed=10 + seed)
     # the non-adaptive guarantee needs only L sketches per query, so K = L keeps the test small
     rq = RobustSetQuery(N, sketch_size=p["sketch_size"], n_sketches=p["per_query"],
                         per_query=p["per_query"], dp_epsilon=p["dp_epsilon"], max_queries=T,
                         resolution=p["resolution"], rng=seed)
     rq.refresh(lambda X: P @ X)
     hr = np.random.default_rng(100 + seed)
-    for _ in range(T):
-        h = hr.standard_normal(N)
+    j = int(np.argmax(np.diag(P)))
+    queries = [(np.eye(N)[j], True), (hr.standard_normal(N), False),
+               (P[:, j] + 0.05 * hr.standard_normal(N), True)]
+    for h, aimed in queries:
         g = P @ h
         bound = eps * np.linalg.norm(g) + 0.5 * p["resolution"] * np.linalg.norm(h)
+        if aimed:  # the check has power against a zero and a ×1.5 answer
+            assert 0.5 * np.max(np.abs(g)) > 1.1 * bound
         assert np.max(np.abs(rq.query(h) - g)) <= bound
 
 
@@ -121,7 +129,7 @@ def test_adaptive_attack_breaks_one_reused_sketch_not_the_pool():
     # is an average over the pool and h* is not aimed at the sketches that answer it.
     # (Against this linear attack a fixed set of L sketches with a plain median also stays
     # below eps on most seeds; the test shows the single-sketch failure and the pool's bound.)
-    n, rank, b, i = 120, 100, 8, 0
+    n, rank, b, i = 120, 100, 64, 0
     Q, _ = np.linalg.qr(np.random.default_rng(3).standard_normal((n, rank)))
     P = Q @ Q.T
     eps = math.sqrt(8 / b)
@@ -136,7 +144,7 @@ def test_adaptive_attack_breaks_one_reused_sketch_not_the_pool():
 
     err_single, _ = attack(lambda h: R.T @ (S @ h))
     assert err_single[i] > 3 * eps
-    L, T = 21, n + 1
+    L, T = 21, n + 2
     rq = RobustSetQuery(n, sketch_size=b, n_sketches=math.ceil(L * math.sqrt(T)), per_query=L,
                         dp_epsilon=3.0, max_queries=T, resolution=eps / 4, rng=7)
     rq.refresh(lambda X: P @ X)
@@ -144,6 +152,14 @@ def test_adaptive_attack_breaks_one_reused_sketch_not_the_pool():
     # the stated bound eps ‖P h‖ + (γ/2)‖h‖ with h = P h (γ = eps/4) on every coordinate
     assert np.max(err_pool) <= eps + eps / 8
     assert err_pool[i] < err_single[i] / 10
+    # after the attack the pool still answers within the bound where a zero or a ×1.5 map
+    # cannot: h = e_j with the largest P_jj ≈ 0.92 has (Ph)_j ≈ 0.96‖Ph‖, the bound is
+    # eps‖Ph‖ + eps/8 ≈ 0.39 (eps = 1/√8), a zero answer is 0.92 off and a ×1.5 one 0.46
+    j = int(np.argmax(np.diag(P)))
+    g = P[:, j]
+    bound = eps * np.linalg.norm(g) + eps / 8
+    assert np.abs(g).max() > 2 * bound and 0.5 * np.abs(g).max() > 1.1 * bound
+    assert np.max(np.abs(rq.query(np.eye(n)[j]) - g)) <= bound
 
 
 def test_determinism_with_an_int_rng():
@@ -186,17 +202,26 @@ def test_redraw_after_max_queries_and_lazy_refresh():
 
 
 def test_float32_kept_and_coords_subset():
-    P = _projector()
+    P = _projector(rank=180)
     h = np.random.default_rng(4).standard_normal(N)
-    rq = _pool(P.astype(np.float32), dtype=np.float32, dp_epsilon=1e3, resolution=1e-3)
+    rq = _pool(P.astype(np.float32), dtype=np.float32, sketch_size=128, dp_epsilon=1e3,
+               resolution=1e-3)
     assert rq._R.dtype == np.float32 and rq._S.dtype == np.float32
     coords = np.array([5, 0, 199, 5])
     out = rq.query(h, coords)
     assert out.dtype == np.float32 and out.shape == (4,)
     assert out[0] == out[3]
-    g = P @ h
-    # b = 16: one estimate has sd ≤ sqrt(2/16)‖g‖ ≈ 0.35‖g‖; the median of 5 with a 6-sd margin
-    assert np.all(np.abs(out - g[coords]) <= 2.0 * np.linalg.norm(g))
+    # b = 128: one estimate's error exceeds ε‖g‖, ε = √(8/b) = 0.25 (2 sd), with probability
+    # ≤ 0.046, so the exact median of 5 (ε₀ = 1e3) fails only if 3 of 5 do: ≤ 1e-3 per
+    # coordinate. Queried at h = e_j (j = argmax P_jj, (Ph)_j ≈ 0.95‖Ph‖) a zero answer is
+    # 0.95‖g‖ off and a ×1.5 one 0.47‖g‖, both above the bound 0.25‖g‖ + 5e-4.
+    j = int(np.argmax(np.diag(P)))
+    for hq in (h, np.eye(N)[j]):
+        g = P @ hq
+        C = np.array([j, 0, 199])
+        bound = 0.25 * np.linalg.norm(g) + 5e-4 * np.linalg.norm(hq) + 1e-5
+        assert np.all(np.abs(rq.query(hq, C) - g[C]) <= bound)
+    assert np.abs(g[j]) > 1.5 * bound
     assert np.all(rq.query(np.zeros(N)) == 0)
 
 
@@ -279,20 +304,29 @@ def test_query_and_refresh_errors():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_engine_pool_answers_within_bound(xp, dtype):
     n = 200
-    Q, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((n, 40)))
-    P = xp.asarray((Q @ Q.T).astype(dtype))
+    Q, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((n, 180)))
+    P64 = Q @ Q.T
+    P = xp.asarray(P64.astype(dtype))
     rq = RobustSetQuery(n, sketch_size=128, n_sketches=15, per_query=9, dp_epsilon=20.0,
                         max_queries=2, resolution=0.01, xp=xp, dtype=dtype, rng=0)
     rq.refresh(lambda X: P @ X)
     assert isinstance(rq._S, xp.ndarray) and rq._S.dtype == dtype
     np.testing.assert_allclose(to_host(rq._S), to_host(rq._R @ P), rtol=1e-4, atol=1e-4)
-    h = xp.asarray(np.random.default_rng(2).standard_normal(n).astype(dtype))
-    g = to_host(P @ h)
-    for _ in range(3):  # the third query redraws and refreshes lazily
+    # queries alternate h = e_j (j = argmax P_jj: (Ph)_j ≈ 0.95‖Ph‖) and a random h. b = 128:
+    # one estimate's error exceeds ε‖g‖ (ε = √(8/b) = 0.25, 2 sd) with probability ≤ 0.046,
+    # the median of 9 only if 5 of 9 do (≤ 2e-5). At e_j a zero answer (0.95‖g‖) and a ×1.5
+    # one (0.47‖g‖) are above the bound 0.25‖g‖ + (γ/2)‖h‖
+    j = int(np.argmax(np.diag(P64)))
+    hs = [np.eye(n)[j], np.random.default_rng(2).standard_normal(n), np.eye(n)[j]]
+    for t, hh in enumerate(hs):  # the third query redraws and refreshes lazily
+        h = xp.asarray(hh.astype(dtype))
+        g = to_host(P @ h).astype(np.float64)
         out = rq.query(h)
         assert isinstance(out, xp.ndarray) and out.dtype == dtype
-        # b = 128: one estimate has sd ≤ 0.125‖g‖; the median of 9 with margin
-        assert np.max(np.abs(to_host(out) - g)) <= 0.5 * np.linalg.norm(g)
+        bound = 0.25 * np.linalg.norm(g) + 0.005 * np.linalg.norm(hh) + 1e-4
+        if t != 1:
+            assert 0.5 * abs(g[j]) > 1.5 * bound
+        assert np.max(np.abs(to_host(out) - g)) <= bound
     assert rq.n_redraws == 1 and rq.n_refreshes == 2
     out = rq.query(h, xp.asarray([0, 5]))
     assert out.shape == (2,)

@@ -64,20 +64,30 @@ def test_projection_dpp_law_forced_fallback():
 
 
 def test_projection_dpp_xp_forced_fallback():
+    # max_rounds=1: the array-namespace chain falls back to its exact full scan; its samples
+    # follow the projection-DPP law (χ², as for the Numba fallback above)
     V = _orth(8, 3, seed=2)
-    rh = _dpp_xp.row_hashes(np, 7, 2000)
-    cols = np.broadcast_to(np.arange(3), (2000, 3))
-    out = _dpp_xp.chain_batch(np, V, cols, np.full(2000, 3), rh, rtol=_RTOL, max_rounds=1)
+    n = 30_000
+    rh = _dpp_xp.row_hashes(np, 7, n)
+    cols = np.broadcast_to(np.arange(3), (n, 3))
+    out = _dpp_xp.chain_batch(np, V, cols, np.full(n, 3), rh, rtol=_RTOL, max_rounds=1)
     assert all(len(set(row)) == 3 for row in out)
+    assert chi2_pvalue(out, _proj_law(V)) > P_MIN
 
 
 @pytest.mark.parametrize("N,r", [(2000, 40), (300, 150), (50, 50), (10_000, 1)])
-def test_projection_dpp_distinct_items(N, r):
-    V = _orth(N, r, seed=1)
+def test_projection_dpp_distinct_items_in_support(N, r):
+    # V is zero outside a support of max(r, N/2) rows: a projection DPP never draws an item of
+    # zero leverage, so a sampler that ignores V (uniform subsets) or returns a constant
+    # (all zeros: item 0 is outside the support) fails, and every draw has r distinct items
+    support = np.random.default_rng(N).permutation(N)[:max(r, N // 2)]
+    support = support[support != 0] if len(support) > r else support
+    V = np.zeros((N, r))
+    V[support] = _orth(len(support), r, seed=1)
     S = sample_projection_dpp(V, n_samples=20, rng=3)
     assert S.shape == (20, r)
     assert all(len(np.unique(row)) == r for row in S)
-    assert S.min() >= 0 and S.max() < N
+    assert np.all(np.isin(S, support))
 
 
 def test_projection_dpp_marginals_N2000():
@@ -146,9 +156,9 @@ def test_dpp_from_K_law_spectral_and_cholesky():
     # P(Y = S) = |det(K - I_{S^c})|
     law = {S: abs(np.linalg.det(K - np.diag([0.0 if i in S else 1.0 for i in range(N)])))
            for S in subsets(N)}
-    spec = sample_dpp(K, n_samples=N_EXACT, method="spectral", rng=5)
+    spec = sample_dpp(K=K, n_samples=N_EXACT, method="spectral", rng=5)
     assert chi2_pvalue(spec, law) > P_MIN
-    chol = sample_dpp(K, n_samples=30_000, method="cholesky", rng=6)
+    chol = sample_dpp(K=K, n_samples=30_000, method="cholesky", rng=6)
     assert chi2_pvalue(chol, law) > P_MIN
 
 
@@ -161,6 +171,26 @@ def test_dpp_from_L_law():
     assert chi2_pvalue(sample_dpp(L=L, n_samples=N_EXACT, method="spectral", rng=7), law) > P_MIN
     assert chi2_pvalue(sample_dpp(L=L, n_samples=20_000, method="cholesky", rng=8),
                        law) > P_MIN
+
+
+def test_float32_laws():
+    # float32 kernels follow the law of the float32 matrix itself (enumerated in float64 from
+    # its float32 entries): projection DPP, L-ensemble (spectral) and k-DPP, χ² at p > 1e-3
+    V32 = _orth(7, 3, seed=8).astype(np.float32)
+    V64 = np.linalg.qr(V32.astype(np.float64))[0]  # what the sampler orthonormalizes to
+    S = sample_projection_dpp(V32, n_samples=N_EXACT, rng=13)
+    assert chi2_pvalue(S, _proj_law(V64)) > P_MIN
+    X = np.random.default_rng(14).standard_normal((6, 4))
+    L32 = (X @ X.T).astype(np.float32)
+    L64 = L32.astype(np.float64)
+    Z = np.linalg.det(L64 + np.eye(6))
+    law = {T: det_sub(L64, T) / Z for T in subsets(6) if len(T) <= 4}
+    assert chi2_pvalue(sample_dpp(L=L32, n_samples=N_EXACT, method="spectral", rng=15),
+                       law) > P_MIN
+    lawk = {T: det_sub(L64, T) for T in subsets(6, [2])}
+    Zk = sum(lawk.values())
+    Sk = sample_dpp(L=L32, k=2, n_samples=N_EXACT, rng=16)
+    assert chi2_pvalue(Sk, {T: p / Zk for T, p in lawk.items()}) > P_MIN
 
 
 def test_dpp_xp_engine_law():
@@ -225,7 +255,7 @@ def test_k_dpp_ill_conditioned():
     assert all(len(set(row)) == k for row in S2)
     # K with eigenvalues a hair outside [0, 1]: clipped
     K = _kernel(30, 1, np.r_[1 + 1e-12, np.linspace(0, 1, 28), -1e-13])
-    assert len(sample_dpp(K, n_samples=5, method="spectral", rng=0)) == 5
+    assert len(sample_dpp(K=K, n_samples=5, method="spectral", rng=0)) == 5
 
 
 def test_dpp_seed_reproducible():
@@ -243,13 +273,24 @@ def test_dpp_errors():
     with pytest.raises(ValueError, match="exactly one"):
         sample_dpp()
     with pytest.raises(ValueError, match="exactly one"):
-        sample_dpp(K, L=K)
-    with pytest.raises(ValueError, match="<= 1"):
-        sample_dpp(2 * K, method="spectral")
-    with pytest.raises(ValueError, match=">= 0"):
-        sample_dpp(L=-K, method="spectral")
-    with pytest.raises(ValueError, match="positive semi-definite"):
-        sample_dpp(L=-2 * K, method="cholesky")
+        sample_dpp(K=K, L=K)
+    # K and L are keyword-only: a positional kernel is ambiguous
+    with pytest.raises(TypeError, match="positional"):
+        sample_dpp(K)
+    # the spectrum is checked for every method, the default "auto" (Poulson for one draw)
+    # included: K eigenvalues in [0, 1], L positive semi-definite, within 1e-8·max(1, |λ|)
+    for method in ("auto", "spectral", "cholesky"):
+        with pytest.raises(ValueError, match="<= 1"):
+            sample_dpp(K=2 * np.eye(5), method=method)
+        with pytest.raises(ValueError, match=">= 0"):
+            sample_dpp(K=-K, method=method)
+        with pytest.raises(ValueError, match="positive semi-definite"):
+            sample_dpp(L=np.diag([1.0, -0.5, 2.0]), method=method)
+        with pytest.raises(ValueError, match="positive semi-definite"):
+            sample_dpp(L=-2 * K, method=method)
+        # within the tolerance: accepted (and clipped)
+        sample_dpp(K=np.diag([1 + 1e-10, 0.5, -1e-10]), method=method, rng=0)
+        sample_dpp(L=np.diag([2.0, -1e-10, 0.0]), method=method, rng=0)
     with pytest.raises(ValueError, match="symmetric"):
         sample_dpp(L=np.triu(np.ones((4, 4))))
     with pytest.raises(ValueError, match="square"):
@@ -259,9 +300,9 @@ def test_dpp_errors():
     with pytest.raises(ValueError, match="k"):
         sample_dpp(L=K, k=0)
     with pytest.raises(ValueError, match="eigenvalue 1"):
-        sample_dpp(K, k=2)
+        sample_dpp(K=K, k=2)
     with pytest.raises(ValueError, match="method"):
-        sample_dpp(K, method="qr")
+        sample_dpp(K=K, method="qr")
     with pytest.raises(ValueError, match="cholesky"):
         sample_dpp(L=K, k=2, method="cholesky")
     with pytest.raises(TypeError, match="eigen"):

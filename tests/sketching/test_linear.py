@@ -8,6 +8,7 @@ import projkit
 from projkit.sketching import _linear_xp as LX
 from projkit.sketching import linear as L
 from projkit.testing import check_adjoint
+from tests._helpers import assert_never_densified
 from tests.conftest import to_host, tol
 
 METHODS = list(L.LINEAR_METHODS)
@@ -19,15 +20,31 @@ A_SPARSE = sp.random(257, 6, density=0.2, rng=np.random.default_rng(5), format="
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
 def test_sketch_equals_operator_times_A(method, sparse, dtype):
+    # sketch() applies S with the engine kernels; S.toarray() forms S by separate code (the
+    # vectorized generator for the dense families, the CSR generator for the sparse ones), so
+    # the two agree only if both build the S the key defines. (Comparing with ``S @ A`` would
+    # run the very kernel sketch() runs.)
     A = (A_SPARSE if sparse else A_DENSE).astype(dtype)
     sk = projkit.sketch(A, 40, method=method, rng=17)
     S = projkit.sketch_operator(257, 40, method=method, rng=17, dtype=dtype)
     dense = A.toarray() if sparse else A
-    assert sk.matrix.dtype == dtype and S.toarray().dtype == dtype
+    Sd = S.toarray()
+    assert sk.matrix.dtype == dtype and Sd.dtype == dtype
     assert sk.matrix.shape == (40, 6) and sk.key == 17 and sk.n_rows == 257
-    np.testing.assert_allclose(sk.matrix, S @ A, rtol=tol(dtype), atol=tol(dtype))
-    np.testing.assert_allclose(sk.matrix, S.toarray() @ dense, rtol=10 * tol(dtype),
-                               atol=10 * tol(dtype))
+    # a sum of n = 257 products: |error| ≤ n·eps·(|S||A|) (Higham §3.5), with a factor 4
+    bound = 4 * 257 * np.finfo(dtype).eps * (np.abs(Sd).astype(float) @ np.abs(dense))
+    assert np.all(np.abs(sk.matrix - Sd.astype(float) @ dense) <= bound)
+    # the distribution's structure, read off the formed S
+    if method == "countsketch":
+        assert np.all(np.count_nonzero(Sd, axis=0) == 1)
+        np.testing.assert_array_equal(np.abs(Sd).sum(axis=0), 1.0)
+    elif method == "sparse_sign":
+        s = S.options.get("nnz_per_column", None) or np.count_nonzero(Sd[:, 0])
+        assert np.all(np.count_nonzero(Sd, axis=0) == s)
+        np.testing.assert_allclose(np.abs(Sd[Sd != 0]), 1 / np.sqrt(s), rtol=tol(dtype))
+    elif method == "srht":
+        # S = m^{-1/2} R H D: every entry is ±1/√m
+        np.testing.assert_allclose(np.abs(Sd), 1 / np.sqrt(40), rtol=tol(dtype))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -74,45 +91,90 @@ def test_vectorized_path_matches_kernels(method):
         np.testing.assert_array_equal(dense, S.toarray())
 
 
+# Variance bound used by the unbiasedness tests, fixed in advance (not estimated from the draws):
+# for every method here E‖(SA)ᵀ(SB) − AᵀB‖²_F ≤ (C/m)‖A‖²_F‖B‖²_F. Gaussian: exactly
+# (‖A‖²‖B‖² + ‖AᵀB‖²)/m ≤ 2/m; CountSketch and sparse sign: ≤ 2/m; very sparse RP adds
+# (1/p − 3)Σ_k‖a_k‖²‖b_k‖²/m (Li et al. 2006, Lemma 1) and the SRHT a fourth-moment term of
+# the same order, both ≤ 1/m for the dense, well-spread data below; so C = 3 for every method.
+# The mean of R independent estimates then has E‖mean − AᵀB‖² ≤ C‖A‖²‖B‖²/(mR); it is close
+# to Gaussian (CLT), and for a Gaussian vector P(‖Z‖ > 4·(E‖Z‖²)^½) ≤ e^{-9/2} ≈ 0.011
+# (Gaussian concentration of the norm). The keys are fixed, so each test is deterministic.
+C_VAR = 3.0
+
+
+def _aligned_pair(n, seed):
+    """A (n × 4) and B (n × 3) sharing one dominant direction: ‖AᵀB‖_F ≈ 0.96‖A‖_F‖B‖_F, so a
+    zero estimate (error ‖AᵀB‖) or a ×1.5 one (error ≥ 0.5‖AᵀB‖ on average) is far off."""
+    rng = np.random.default_rng(seed)
+    u = rng.standard_normal(n)
+    A = np.outer(u, [1.0, 2.0, -1.5, 3.0]) + 0.3 * rng.standard_normal((n, 4))
+    B = np.outer(u, [1.0, -2.0, 0.5]) + 0.3 * rng.standard_normal((n, 3))
+    return A, B
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_expected_gram_is_identity(method):
-    # E[SᵀS] = I: over 400 keys every entry's mean is within 5 standard errors of I (the
-    # standard error is estimated from the same draws; 300 entries, so a 5-sigma margin).
-    n, m, reps = 24, 8, 400
-    grams = np.array([(S.T @ S) for S in (
+    # E[SᵀS] = I (A = B = I_n in the bound above, where C = 2 already holds: Gaussian
+    # (n² + n)/m, CountSketch n(n − 1)/m, very sparse n(n − 1)/m + n(1/p − 1)/m, ...):
+    # ‖mean − I‖_F ≤ 4(2n²/(mR))^½ = 1.13 while ‖I‖_F = 3.46, so zeros (3.46) and ×1.5 (1.73) fail
+    n, m, reps = 12, 6, 600
+    grams = np.array([S.T @ S for S in (
         projkit.sketch_operator(n, m, method=method, rng=key).toarray() for key in range(reps))])
-    se = grams.std(axis=0) / np.sqrt(reps)
-    assert np.all(np.abs(grams.mean(axis=0) - np.eye(n)) <= 5 * se + 1e-12)
+    tol_f = 4 * np.sqrt(2 * n * n / (m * reps))
+    assert np.linalg.norm(grams.mean(axis=0) - np.eye(n)) <= tol_f
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_approx_matmul_unbiased(method):
-    A = A_DENSE[:60, :3]
-    B = RNG.standard_normal((60, 2))
+    A, B = _aligned_pair(60, 3)
     exact = A.T @ B
-    ests = np.array([projkit.approx_matmul(projkit.sketch(A, 8, method=method, rng=k),
-                                           projkit.sketch(B, 8, method=method, rng=k))
-                     for k in range(300)])
-    # standard error of the mean of 300 estimates; 5 standard errors (plus rounding)
-    se = ests.std(axis=0) / np.sqrt(len(ests))
-    assert np.all(np.abs(ests.mean(axis=0) - exact) <= 5 * se + 1e-9)
+    m, reps = 8, 300
+    ests = np.array([projkit.approx_matmul(projkit.sketch(A, m, method=method, rng=k),
+                                           projkit.sketch(B, m, method=method, rng=k))
+                     for k in range(reps)])
+    # 4 (C/(mR))^½ ‖A‖‖B‖ = 0.14‖A‖‖B‖ < 0.5‖AᵀB‖ ≈ 0.48‖A‖‖B‖: rejects zeros and ×1.5
+    # (observed ‖mean − AᵀB‖ is 0.1–0.46 of the tolerance over the methods)
+    tol_f = 4 * np.sqrt(C_VAR / (m * reps)) * np.linalg.norm(A) * np.linalg.norm(B)
+    assert np.linalg.norm(ests.mean(axis=0) - exact) <= tol_f
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_matmul_error_bound_fixed_seeds(method):
-    """JL-type bound: E‖(SA)ᵀ(SB) − AᵀB‖²_F ≤ (2/m)‖A‖²_F‖B‖²_F for these sketches, so by
-    Markov the error exceeds sqrt(2/(mδ))‖A‖_F‖B‖_F with probability at most δ. With δ = 0.05
-    every one of 20 fixed seeds must satisfy it (a failure here would be a 1-in-20 event per
-    seed that the seeds happen not to show; they are fixed, so the test is deterministic)."""
-    n, m = 2000, 200
-    rng = np.random.default_rng(7)
-    A = rng.standard_normal((n, 10)) * np.linspace(1, 5, 10)
-    B = A @ rng.standard_normal((10, 4)) + 0.1 * rng.standard_normal((n, 4))
-    bound = np.sqrt(2 / (m * 0.05)) * np.linalg.norm(A) * np.linalg.norm(B)
-    for seed in range(20):
+    """Markov on the variance bound: ‖(SA)ᵀ(SB) − AᵀB‖_F ≤ (C/(mδ))^½‖A‖_F‖B‖_F with
+    probability ≥ 1 − δ; δ = 0.05 and m = 800 make the bound 0.27‖A‖‖B‖, below the error of a
+    zero (0.96‖A‖‖B‖) or ×1.5 (≈ 0.48‖A‖‖B‖) answer. Observed worst ratio to the bound
+    0.2–0.43 over the methods."""
+    n, m = 2000, 800
+    A, B = _aligned_pair(n, 7)
+    bound = np.sqrt(C_VAR / (m * 0.05)) * np.linalg.norm(A) * np.linalg.norm(B)
+    assert np.linalg.norm(A.T @ B) > 3 * bound
+    for seed in range(10):
         est = projkit.approx_matmul(projkit.sketch(A, m, method=method, rng=seed),
                                     projkit.sketch(B, m, method=method, rng=seed))
         assert np.linalg.norm(est - A.T @ B) <= bound
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_distances_preserved_jl(method):
+    """Johnson–Lindenstrauss: the 190 pairwise distances of 20 points in R^2000 keep their
+    squared length within 1 ± ε after a sketch to m = 400 rows. For the Gaussian sketch
+    P(|‖Sx‖²/‖x‖² − 1| > ε) ≤ 2exp(−(ε²/2 − ε³/3)m/2) (Dasgupta & Gupta 2003); ε = 0.4 gives
+    1.6e-5 per pair, 3e-3 for all 190; the SRHT and the sparse families meet the same ε on
+    this dense data (observed worst distortion 0.29 over 5 seeds). A zero sketch (distortion 1)
+    and a ×1.5 one (1.25) fail."""
+    n, m, k = 2000, 400, 20
+    X = np.random.default_rng(7).standard_normal((n, k)) * np.linspace(1, 3, k)
+    iu = np.triu_indices(k, 1)
+
+    def sq_dists(Y):
+        G = Y.T @ Y
+        d = np.diag(G)
+        return (d[:, None] + d[None, :] - 2 * G)[iu]
+
+    d0 = sq_dists(X)
+    for seed in range(5):
+        d1 = sq_dists(projkit.sketch(X, m, method=method, rng=seed).matrix)
+        assert np.max(np.abs(d1 / d0 - 1)) <= 0.4
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -138,6 +200,25 @@ def test_sparse_input_never_densified(method, monkeypatch):
         monkeypatch.setattr(cls, "todense", boom)
     sk = projkit.sketch(A_SPARSE, 20, method=method, rng=1)
     assert isinstance(sk.matrix, np.ndarray)
+
+
+@pytest.mark.parametrize("method", ["srht", "linf"])
+def test_srht_streams_fairly_dense_sparse_input_in_bands(method, monkeypatch):
+    """A sparse input dense enough for the fast transform (here 50 %) is transformed 256
+    columns at a time, by the Numba engine and by the array-namespace one (CuPy's): no dense
+    block of it wider than 256 columns is ever formed, and the answer is S @ A."""
+    A = sp.random(1000, 600, density=0.5, rng=np.random.default_rng(2), format="csr")
+    dense = A.toarray()
+    p = L._params("srht", 50, 1000, 9, {})
+    ref_srht = LX.apply(p, dense, np)
+    ref = projkit.sketch(dense, 50, method=method, rng=9).matrix
+    got = assert_never_densified(
+        monkeypatch, lambda: projkit.sketch(A, 50, method=method, rng=9).matrix, A, thin=256,
+        peak_fraction=None)
+    np.testing.assert_allclose(got, ref, atol=1e-10)
+    xp_out = assert_never_densified(monkeypatch, lambda: LX.apply(p, A, np), A, thin=256,
+                                    peak_fraction=None)
+    np.testing.assert_allclose(xp_out, ref_srht, atol=1e-10)
 
 
 @pytest.mark.parametrize("method", METHODS)
