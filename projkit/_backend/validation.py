@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .namespace import _identity, array_namespace, is_cupy, is_sparse, native
+from .namespace import _identity, array_namespace, is_cupy, is_dask, is_sparse, native
 
 __all__ = [
     "NotConvergedWarning",
@@ -197,6 +197,12 @@ def check_input(A: Any, *, name: str = "A", **options: Any
     """
     if A is None:
         raise TypeError(f"{name}: expected an array, got None")
+    if is_dask(A):  # a function with a Dask engine sends dask input there before this point
+        raise TypeError(
+            f"{name}: this function has no Dask engine and would compute the whole dask array "
+            f"into memory; pass {name}.compute() explicitly, or use one of the functions that take "
+            "dask arrays lazily (sketch, sketch_operator, approx_matmul, merge_sketches, rsvd, "
+            "range_finder)")
     try:
         x, back = native(A)
     except TypeError as exc:

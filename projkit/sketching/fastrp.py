@@ -25,7 +25,7 @@ import numpy as np
 from .._backend import linalg
 from .._backend.dispatch import select
 from .._backend.estimator import ParamsMixin, TransformerMixin, resolve_rng
-from .._backend.namespace import is_cupy, is_sparse, is_torch
+from .._backend.namespace import is_cupy, is_dask, is_sparse, is_torch
 from .._backend.random import draw_key, hash_row
 from .._backend.validation import check_array, check_input, check_positive_int
 from . import _fastrp_numba, _fastrp_xp
@@ -357,7 +357,7 @@ def _check_graph(graph: Any) -> tuple[Any, ModuleType, Any]:
 def _is_array(x: Any) -> bool:
     """An array object of some library (not an array-like such as a nested list)."""
     return (isinstance(x, np.ndarray) or is_sparse(x) or is_cupy(x) or is_torch(x)
-            or hasattr(x, "__array_namespace__"))
+            or is_dask(x) or hasattr(x, "__array_namespace__"))
 
 
 def _identity(y: Any) -> Any:

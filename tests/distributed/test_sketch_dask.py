@@ -283,3 +283,26 @@ def test_cupy_chunks(method):
     assert isinstance(out, cupy.ndarray)  # the chunks stay on the device
     ref = projkit.sketch(A, M, method=method, rng=5).matrix
     np.testing.assert_allclose(cupy.asnumpy(out), ref, rtol=0, atol=_rounding(ref))
+
+
+@pytest.mark.parametrize("call", [
+    lambda X: projkit.cur(X, 3, rng=0),
+    lambda X: projkit.pinv(X),
+    lambda X: projkit.nystrom(X, 3, rng=0),
+    lambda X: projkit.SVDUpdater(X, 3),
+    lambda X: projkit.sketch_lstsq(X, da.ones(X.shape[0], chunks=20), rng=0),
+    lambda X: projkit.fastrp(X[:20, :20] @ X[:20, :20].T, 4, rng=0),
+], ids=["cur", "pinv", "nystrom", "SVDUpdater", "sketch_lstsq", "fastrp"])
+def test_functions_without_a_dask_engine_refuse_instead_of_computing(call):
+    """A lazy input is never computed into memory behind the user's back: a function with no
+    Dask engine raises a TypeError naming the ones that have one, and computes no chunk."""
+    computed = []
+
+    def chunk(block_info=None):
+        computed.append(block_info)
+        return np.ones((20, 7))
+
+    X = da.map_blocks(chunk, chunks=((20,) * 3, (7,)), dtype=np.float64, meta=np.empty((0, 0)))
+    with pytest.raises(TypeError, match="no Dask engine.*sketch, sketch_operator"):
+        call(X)
+    assert computed == []
