@@ -109,10 +109,11 @@ class ParamsMixin:
         every later call must match it. NumPy, CuPy and torch arrays are kept on their device
         (through :func:`~projkit._backend.check_input`).
         """
-        from .namespace import is_cupy, is_sparse, is_torch
+        from .namespace import is_cupy, is_dask, is_sparse, is_torch
         from .validation import check_input
 
-        if not (hasattr(X, "__array_namespace__") or is_sparse(X) or is_cupy(X) or is_torch(X)):
+        if not (hasattr(X, "__array_namespace__") or is_sparse(X) or is_cupy(X) or is_torch(X)
+                or is_dask(X)):  # a dask array goes to check_input, which refuses it lazily
             if hasattr(X, "__array__") or isinstance(X, list | tuple):
                 X = np.asarray(X)  # array-likes (scikit-learn's _NotAnArray, nested lists)
         if getattr(X, "ndim", 2) == 1:

@@ -202,7 +202,7 @@ def check_input(A: Any, *, name: str = "A", **options: Any
             f"{name}: this function has no Dask engine and would compute the whole dask array "
             f"into memory; pass {name}.compute() explicitly, or use one of the functions that take "
             "dask arrays lazily (sketch, sketch_operator, approx_matmul, merge_sketches, rsvd, "
-            "range_finder)")
+            "range_finder, fastrp)")
     try:
         x, back = native(A)
     except TypeError as exc:

@@ -2,8 +2,9 @@
 
 Passing a ``dask.array.Array`` to :func:`projkit.sketch`, :func:`projkit.sketch_operator`'s
 ``@``, :func:`projkit.approx_matmul`, :func:`projkit.merge_sketches`, :func:`projkit.rsvd` or
-:func:`projkit.range_finder` runs the blockwise engines that sit beside each algorithm
-(``sketching/_linear_dask.py``, ``sketching/_coordinated_dask.py``,
+:func:`projkit.range_finder` or :func:`projkit.fastrp` runs the blockwise engines that sit
+beside each algorithm (``sketching/_linear_dask.py``, ``sketching/_coordinated_dask.py``,
+``sketching/_fastrp_dask.py``,
 ``factorizations/_rsvd_dask.py``). This package holds what they share: checks of dask input,
 chunk offsets, tree reductions, the two blockwise products ``A @ Z`` and ``Aᵀ B`` and a
 TSQR. Nothing

@@ -61,7 +61,10 @@ def fastrp(
         a :mod:`networkx` graph (its ``"weight"`` attribute, 1 where absent; nodes in
         ``graph.nodes`` order), or a :mod:`cupyx.scipy.sparse` matrix / CuPy array (then the
         embedding is computed and returned on the GPU). Directed and weighted graphs, self-loops
-        and isolated nodes are allowed.
+        and isolated nodes are allowed. A ``dask.array`` adjacency (NumPy or SciPy sparse
+        chunks, any chunking) gives a lazy dask embedding chunked like its rows, equal to the
+        in-memory one to rounding; it makes ``len(weights) + 1`` passes over the chunks, takes
+        no ``features``, and reports negative weights when the chunks are computed.
     dim : int, default 128
         The embedding dimension.
     weights : sequence of float, default (0.0, 0.0, 1.0, 6.67)
@@ -162,6 +165,11 @@ def fastrp(
     >>> bool((projkit.fastrp(G, 32, weights=(1.0, 1.0, 1.0), rng=0) == E).all())
     True
     """
+    if is_dask(graph):
+        return _fastrp_on_dask(graph, dim, weights=weights, beta=beta,
+                               self_influence=self_influence, features=features,
+                               feature_ratio=feature_ratio, transition=transition,
+                               normalize=normalize, density=density, dtype=dtype, rng=rng)
     S, xp, back = _check_graph(graph)
     n = S.shape[0]
     dim = check_positive_int(dim, name="dim")
@@ -379,7 +387,7 @@ def _check_real(value: Any, name: str, *, low: float | None = None,
     return value
 
 
-def _check_options(S: Any, n: int, dim: int, *, weights: Any, beta: Any, self_influence: Any,
+def _check_options(S: Any | None, n: int, dim: int, *, weights: Any, beta: Any, self_influence: Any,
                    feature_ratio: Any, transition: Any, normalize: Any, density: Any,
                    dtype: Any) -> dict[str, Any]:
     if isinstance(weights, str | bytes) or not isinstance(weights, Sequence | np.ndarray):
@@ -402,7 +410,7 @@ def _check_options(S: Any, n: int, dim: int, *, weights: Any, beta: Any, self_in
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
         raise ValueError(f"dtype: expected float32 or float64, got {dt}")
-    if (transition or beta != 0.0) and S.nnz and float(S.data.min()) < 0:
+    if S is not None and (transition or beta != 0.0) and S.nnz and float(S.data.min()) < 0:
         raise ValueError(
             "graph: Negative values in data: negative edge weights are not allowed with "
             "transition=True or beta != 0 (degrees must be non-negative); got a minimum weight "
@@ -411,6 +419,27 @@ def _check_options(S: Any, n: int, dim: int, *, weights: Any, beta: Any, self_in
     return dict(alphas=alphas, beta=beta, self_influence=self_influence,
                 feature_ratio=feature_ratio, transition=bool(transition),
                 normalize=bool(normalize), density=density, dtype=dt)
+
+
+def _fastrp_on_dask(graph: Any, dim: Any, *, features: Any, rng: Any, **options: Any) -> Any:
+    """:func:`fastrp` of a chunked ``dask.array`` adjacency: checks that need no pass over
+    the data, then the lazy engine (negative weights are found when the chunks are computed)."""
+    from ..distributed import check_dask
+    from . import _fastrp_dask
+
+    S = check_dask(graph, name="graph")
+    n = S.shape[0]
+    if S.shape[0] != S.shape[1]:
+        raise ValueError(f"graph: expected a square adjacency matrix, got shape {S.shape}")
+    if n == 0:
+        raise ValueError("graph: expected at least one node, got an empty adjacency matrix")
+    dim = check_positive_int(dim, name="dim")
+    opts = _check_options(None, n, dim, **options)
+    if features is not None:
+        raise ValueError("features: node features are not supported with a dask graph; "
+                         "compute the graph, or embed without features")
+    _check_features(None, n, np, opts.pop("feature_ratio"))
+    return _fastrp_dask.fastrp(S, dim, draw_key(rng), **opts)
 
 
 def _check_features(features: Any, n: int, xp: ModuleType, ratio: float) -> Any:

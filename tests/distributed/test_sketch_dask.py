@@ -291,8 +291,8 @@ def test_cupy_chunks(method):
     lambda X: projkit.nystrom(X, 3, rng=0),
     lambda X: projkit.SVDUpdater(X, 3),
     lambda X: projkit.sketch_lstsq(X, da.ones(X.shape[0], chunks=20), rng=0),
-    lambda X: projkit.fastrp(X[:20, :20] @ X[:20, :20].T, 4, rng=0),
-], ids=["cur", "pinv", "nystrom", "SVDUpdater", "sketch_lstsq", "fastrp"])
+    lambda X: projkit.FastRP(4, rng=0).fit(X[:20, :20] @ X[:20, :20].T),
+], ids=["cur", "pinv", "nystrom", "SVDUpdater", "sketch_lstsq", "FastRP.fit"])
 def test_functions_without_a_dask_engine_refuse_instead_of_computing(call):
     """A lazy input is never computed into memory behind the user's back: a function with no
     Dask engine raises a TypeError naming the ones that have one, and computes no chunk."""
