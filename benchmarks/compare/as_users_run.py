@@ -51,44 +51,23 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import clarkson_woodruff_transform
-from threadpoolctl import threadpool_limits
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE.parent))
 
-from _common import interleaved, peak_bytes  # noqa: E402
+from _common import interleaved, one_thread, peak_bytes  # noqa: E402
 
 import projkit  # noqa: E402
 
 DATA = Path(os.environ.get("PROJKIT_DATA", ROOT.parent / "shared" / "data"))
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """BLAS, OpenMP, Numba and torch on one thread; restored afterwards."""
-    import numba
-
-    nb_before = numba.get_num_threads()
-    torch = _torch()
-    th_before = torch.get_num_threads() if torch is not None else None
-    numba.set_num_threads(1)
-    if torch is not None:
-        torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        numba.set_num_threads(nb_before)
-        if torch is not None:
-            torch.set_num_threads(th_before)
 
 
 def _torch():
