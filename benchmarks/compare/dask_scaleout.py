@@ -19,9 +19,12 @@ same persisted dask arrays for both libraries:
 4. The tall-skinny case once more on the threaded scheduler (one process).
 
 "reads" counts how often each chunk of a lazy (not persisted) X is computed from its source:
-projkit re-reads X on every pass (2q + 2) and holds a few chunks at a time; dask reads each
-chunk once and keeps all of X in worker memory across its passes (it cannot factor an X
-larger than the cluster's memory that way). On persisted X, both read the held chunks.
+projkit re-reads X q + 2 times (a power iteration's two products share one read) and holds a
+few chunks at a time; dask's default (``compute=False``) reads each chunk once and keeps all of
+X in worker memory across its 2q + 2 products (it cannot factor an X larger than the cluster's
+memory that way), and its ``compute=True`` re-reads X for every product (2q + 2 reads). On
+persisted X, both read the held chunks. The ``lazy`` case times the three on an X generated
+chunk by chunk on every read (the out-of-core setting, where reads cost the most).
 
 The issue's target size is 10⁶ × 10³ (chunks of 10⁵ rows); the default here is
 4·10⁵ × 10³ (chunks of 4·10⁴ rows), which fits the 24 GiB box shared with other jobs;
@@ -117,7 +120,8 @@ def count_passes(fn, sparse):
 
     X = (sparse_matrix(3000, 200, 500) if sparse else dense_matrix(3000, 200, 500))
     X = X.persist(scheduler="threads").map_blocks(read, dtype=X.dtype, meta=X._meta)
-    dask.compute(*fn(X, 10), scheduler="threads")
+    with dask.config.set(scheduler="threads"):  # also for svd_compressed(compute=True)'s persists
+        dask.compute(*fn(X, 10))
     vals = set(calls.values())
     return vals.pop() if len(vals) == 1 else sorted(vals)
 
@@ -128,6 +132,11 @@ def ours(X, k=RANK):
 
 def theirs(X, k=RANK):
     return da.linalg.svd_compressed(X, k, n_power_iter=Q, n_oversamples=P, seed=0)
+
+
+def theirs_reread(X, k=RANK):
+    return da.linalg.svd_compressed(X, k, n_power_iter=Q, n_oversamples=P, seed=0,
+                                    compute=True)
 
 
 def theirs_qr(X, k=RANK):
@@ -159,13 +168,14 @@ def err_ratio(s, fro2, ev):
     return np.sqrt(max(fro2 - np.sum(s.astype(np.float64) ** 2), 0.0) / opt)
 
 
-def rsvd_case(client, label, X, sparse, *, with_qr=False):
-    X = X.persist()
-    distributed_wait(X)
+def rsvd_case(client, label, X, sparse, *, with_qr=False, lazy=False):
+    if not lazy:
+        X = X.persist()
+        distributed_wait(X)
     fro2, ev = reference(X)
     print(f"\n[{label}] X {X.shape}, chunks {X.chunksize}, {X.npartitions} chunks, "
-          f"{'CSR' if sparse else 'dense'}; rank {RANK}, q = {Q}; products with X: "
-          f"2q + 2 = {2 * Q + 2} for both")
+          f"{'CSR' if sparse else 'dense'}, {'generated on every read' if lazy else 'persisted'}"
+          f"; rank {RANK}, q = {Q}; products with X: 2q + 2 = {2 * Q + 2} for both")
     print(f"  {'':<30}{'time (s)':>9}{'err/opt':>10}{'max|Δσ|/σ':>11}{'reads':>7}"
           "  peak memory per worker")
     sig = np.sqrt(ev[:RANK])
@@ -177,8 +187,9 @@ def rsvd_case(client, label, X, sparse, *, with_qr=False):
     t_ours, s_ours, pm = timed(client, ours, X)
     row("projkit.rsvd", t_ours, s_ours, count_passes(ours, sparse), pm)
     ratio = None
-    peers = [("dask svd_compressed", theirs)] + ([("dask svd_compressed QR", theirs_qr)]
-                                                 if with_qr else [])
+    peers = ([("dask svd_compressed", theirs)]
+             + ([("dask svd_compressed QR", theirs_qr)] if with_qr else [])
+             + ([("dask svd_compressed compute=True", theirs_reread)] if lazy else []))
     for name, fn in peers:
         try:
             t_dask, s_dask, pm2 = timed(client, fn, X)
@@ -240,8 +251,8 @@ def main():
     ap.add_argument("--rows", type=int, default=400_000)
     ap.add_argument("--cols", type=int, default=1000)
     ap.add_argument("--chunk", type=int, default=40_000)
-    ap.add_argument("--cases", default="tall,throughput,both,sparse,threaded",
-                    help="comma-separated subset of tall,throughput,both,sparse,threaded")
+    ap.add_argument("--cases", default="lazy,tall,throughput,both,sparse,threaded",
+                    help="comma-separated subset of lazy,tall,throughput,both,sparse,threaded")
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()}")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -255,6 +266,8 @@ def main():
         # warm-up: load projkit and its kernels on the workers
         client.compute(list(ours(dense_matrix(2000, 100, 500), 5)), sync=True)
         cases = set(args.cases.split(","))
+        if "lazy" in cases:
+            rsvd_case(client, "tall-skinny dense, row chunks", X, False, lazy=True)
         if "tall" in cases:
             X, _ = rsvd_case(client, "tall-skinny dense, row chunks", X, False, with_qr=True)
         A = X.compute() if cases & {"throughput", "threaded"} else None

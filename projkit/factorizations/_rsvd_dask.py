@@ -113,20 +113,26 @@ def _inv_factor_task(G: np.ndarray) -> np.ndarray:
 
 
 def _basis(M: Any, size: int, n_iter: int, sketch: str, gen: Any, reread: bool) -> Any:
-    """``orth((M Mᵀ)^q M Ω)`` for a dask ``M``: ``2q + 1`` passes over ``M``.
+    """``orth((M Mᵀ)^q M Ω)`` for a dask ``M``: ``q + 1`` reads of ``M``.
 
     The tall block ``Y`` is normalized as in memory by a Cholesky-QR step, applied on the
     short side: ``Mᵀ (Y L⁻ᵀ) = (Mᵀ Y) L⁻ᵀ``, where ``L`` comes from the tree-summed Gram
-    matrix ``YᵀY`` (computed beside ``Mᵀ Y``, no extra pass over ``Y``'s chunks' owners);
-    the short block and the final basis are TSQR."""
+    matrix ``YᵀY``; the short block and the final basis are TSQR. A power iteration's two
+    products share one read of ``M``: ``Y = M Z`` and ``Mᵀ Y`` are both formed from the same
+    chunks (``Mᵀ Y``'s part for a chunk needs only that chunk's rows of ``Y``, so a chunk is
+    released as soon as both of its products are done), and the next read starts once the
+    new ``Z`` is known. The arithmetic is that of the in-memory iteration, only grouped by
+    chunk."""
     Omega = _test_matrix(M.shape[1], size, sketch, gen, M.dtype)
-    Y = matmul(M, Omega, name="projkit-rsvd-sample")
+    Mp = M
+    Y = matmul(Mp, Omega, name="projkit-rsvd-sample")
     for _ in range(n_iter):
         G = transpose_matmul(Y, Y, name="projkit-rsvd-gram")
         F = G.map_blocks(_inv_factor_task, dtype=Y.dtype, meta=np.empty((0, 0), dtype=Y.dtype))
-        W = transpose_matmul(_pass(M, Y, reread), Y, name="projkit-rsvd-rmatmat")
+        W = transpose_matmul(Mp, Y, name="projkit-rsvd-rmatmat")  # the read that made Y
         Z = _orth(matmul(W, F, name="projkit-rsvd-normalize"))
-        Y = matmul(_pass(M, Z, reread), Z, name="projkit-rsvd-matmat")
+        Mp = _pass(M, Z, reread)
+        Y = matmul(Mp, Z, name="projkit-rsvd-matmat")
     return _orth(Y)
 
 

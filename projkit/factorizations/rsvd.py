@@ -306,7 +306,7 @@ def range_finder(
     -----
     A ``dask.array.Array`` (NumPy or SciPy sparse chunks, chunked along the rows or both
     ways) gives a lazy dask ``Q`` chunked like ``A``'s rows, equal to the in-memory ``Q`` for
-    the same int ``rng`` to rounding; it reads ``A`` ``2 n_iter + 1`` times (TSQR bases, see
+    the same int ``rng`` to rounding; it reads ``A`` ``n_iter + 1`` times (TSQR bases, see
     :func:`rsvd`). ``tol`` is not available for dask arrays.
 
     Fixed size: ``Q = orth((A Aᴴ)^q A Ω)`` for a random ``Ω`` (n × size), with the block
@@ -419,9 +419,11 @@ def rsvd(
     rounding, whatever the chunking. Every step is blockwise (one task per chunk and a tree
     sum; Cholesky-QR normalizations as in memory, the bases by TSQR), ``Ω`` is drawn on the
     client on the shorter side, and a call reads
-    ``A`` exactly ``2 n_iter + 2`` times (one sample, two per power iteration, one for
-    ``B = Qᴴ A``), each pass a fresh chunk-by-chunk read so that ``A`` may exceed the cluster's
-    memory. ``tol`` is not available for dask arrays; NaN/inf are not looked for.
+    ``A`` exactly ``n_iter + 2`` times (a power iteration's two products ``Y = A Z`` and
+    ``Aᴴ Y`` share one read of each chunk; the first read also makes the sample, one more makes
+    the final basis and one ``B = Qᴴ A``), each pass a fresh chunk-by-chunk read so that ``A``
+    may exceed the cluster's memory. ``tol`` is not available for dask arrays; NaN/inf are not
+    looked for.
 
     With ``M = A`` (or ``Aᴴ`` when ``m < n``, so that the basis has the shorter length):
     ``Q = orth((M Mᴴ)^q M Ω)``, ``B = Qᴴ M`` (l × n, l = rank + oversample),
