@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import numba as nb
 import numpy as np
-from scipy.linalg import get_blas_funcs
 
 from .._backend import linalg
 from .._backend._random_numba import (
@@ -99,33 +98,62 @@ def gaussian_tile_cols(size: int, n: int) -> int:
     return int(min(w, max(1, n)))
 
 
+_ROW_TILE_BYTES = 8 << 20  # one thread's tile of a Gaussian S in the row-owned scheme
+
+
 def _gaussian_apply(p: _Params, X: Any, dtype: Any) -> Any:
     """S @ X for dense X and Gaussian S, generated tile by tile and fed to BLAS GEMM.
 
-    Each tile of columns of S is filled by :func:`gaussian_block` (parallel over its rows,
-    vectorized Box–Muller pairs) and accumulated with ``gemm(beta=1)`` straight into the
-    result (``outᵀ += X[c0:c1]ᵀ · tileᵀ`` on Fortran-ordered views, so nothing is copied for
-    C-ordered X). Other dtypes (complex) take the same tiles through ``@``.
+    Real dtypes: each of ``T`` threads (Numba's thread count, at most one per 64 rows of S)
+    owns a band of S's rows and of the result; it fills its band's next tile of columns
+    (:func:`gaussian_rows`, compiled without the GIL) and multiplies it into its band on one
+    BLAS thread (``matmul`` releases the GIL), tile after tile. No thread ever waits for
+    another, and no idle BLAS or OpenMP worker spins between the generation and the GEMM
+    (with a threaded GEMM fed by a parallel generator, OpenBLAS's workers busy-wait through
+    every generation step and halve its speed). The entries are those of
+    :func:`gaussian_block` (the same stream), so the result does not depend on ``T``
+    beyond the rounding of the block sums. Complex dtypes take whole tiles through ``@``.
     """
     k = np.uint64(p.subkey("gaussian"))
     scale = np.float64(1.0 / math.sqrt(p.size))
-    w = gaussian_tile_cols(p.size, p.n)
-    blk = np.empty((p.size, w), dtype=dtype if dtype.kind == "f" else np.float64)
-    out = np.zeros((p.size, X.shape[1]), dtype=dtype)
-    gemm = get_blas_funcs("gemm", dtype=dtype) if dtype in (np.float32, np.float64) else None
-    outT = out.T
-    # small tiles' GEMMs on one BLAS thread (the size rule of serial_blas); large ones threaded
-    with serial_blas(np, work=2.0 * p.size * w * X.shape[1]):
+    if dtype.kind != "f":
+        w = gaussian_tile_cols(p.size, p.n)
+        blk = np.empty((p.size, w), dtype=np.float64)
+        out = np.zeros((p.size, X.shape[1]), dtype=dtype)
         for c0 in range(0, p.n, w):
             c1 = min(p.n, c0 + w)
             Sb = blk[:, : c1 - c0]
             gaussian_block(k, np.int64(c0 + p.offset), scale, Sb)
-            if gemm is not None:
-                res = gemm(1.0, X[c0:c1].T, Sb.T, beta=1.0, c=outT, overwrite_c=True)
-                if res is not outT and not np.shares_memory(res, outT):
-                    outT[...] = res  # the wrapper had to copy (never for these layouts)
+            out += Sb @ X[c0:c1]
+        return out
+    out = np.empty((p.size, X.shape[1]), dtype=dtype)
+    n_thr = int(max(1, min(nb.get_num_threads(), p.size // 64)))
+    bounds = np.linspace(0, p.size, n_thr + 1).round().astype(np.int64)
+
+    def band(t: int) -> None:
+        r0, r1 = int(bounds[t]), int(bounds[t + 1])
+        w = int(min(p.n, max(256, (_ROW_TILE_BYTES // (8 * (r1 - r0))) // 64 * 64)))
+        blk = np.empty((r1 - r0, w), dtype=dtype)
+        part = np.empty((r1 - r0, X.shape[1]), dtype=dtype)
+        o = out[r0:r1]
+        for c0 in range(0, p.n, w):
+            c1 = min(p.n, c0 + w)
+            Sb = blk[:, : c1 - c0]
+            gaussian_rows(k, np.int64(r0), np.int64(c0 + p.offset), scale, Sb)
+            if c0 == 0:
+                np.matmul(Sb, X[c0:c1], out=o)
             else:
-                out += Sb @ X[c0:c1]
+                np.matmul(Sb, X[c0:c1], out=part)
+                o += part
+
+    with serial_blas(np):
+        if n_thr == 1:
+            band(0)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(n_thr, thread_name_prefix="projkit-gaussian") as ex:
+                list(ex.map(band, range(n_thr)))
     return out
 
 
@@ -348,6 +376,14 @@ def gaussian_block(key, c0, scale, out):  # pragma: no cover
     size = out.shape[0]
     for r in nb.prange(size):
         gaussian_row_nb(hash_row_nb(key, r), c0, scale, out[r])
+
+
+@nb.njit(cache=True, nogil=True)
+def gaussian_rows(key, r0, c0, scale, out):  # pragma: no cover
+    """out[i, j] = scale · z(key, r0 + i, c0 + j): rows ``r0 …`` of a tile of a Gaussian S
+    (the stream of :func:`gaussian_block`), serial and without the GIL, for one thread's band."""
+    for i in range(out.shape[0]):
+        gaussian_row_nb(hash_row_nb(key, r0 + i), c0, scale, out[i])
 
 
 @nb.njit(cache=True, parallel=True)
