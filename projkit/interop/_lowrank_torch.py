@@ -10,7 +10,9 @@ CPU tensors as NumPy views and CUDA tensors as CuPy views (DLPack), never a host
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -66,6 +68,10 @@ class GradientProjectorHook:
             np.random.default_rng(rng).integers(2**62))
         self._index = {id(p): i for i, p in enumerate(self.params)}
         self._proj: dict[int, GradientProjector] = {}
+        # per parameter, between refreshes: (shape, dtype, device, side, m, n, dense basis)
+        # as torch tensors, so that a step is two torch GEMMs (no NumPy round trip, no BLAS
+        # thread switching); rebuilt after every refresh
+        self._fast: dict[int, tuple[Any, ...]] = {}
 
     def projects(self, p: torch.Tensor) -> bool:
         """Whether ``p`` is projected (it has at least ``min_ndim`` axes and is known)."""
@@ -82,11 +88,39 @@ class GradientProjectorHook:
             self._proj[i] = GradientProjector(self.rank, rng=seed, **self.options)
         return self._proj[i]
 
+    def _cache(self, i: int, proj: GradientProjector, g: torch.Tensor) -> None:
+        """Keep the dense basis of ``proj`` as a tensor for the steps until its next refresh
+        (methods with an orthonormal basis; ``sparse_rows`` keeps the projector's own path)."""
+        self._fast.pop(i, None)
+        if proj.method == "sparse_rows" or proj._P is None:
+            return
+        lay = proj._bound()
+        if lay["batch"] is not None:
+            return
+        P = proj.basis_matrix()  # d × r, a view of the projector's basis (no copy)
+        if not isinstance(P, torch.Tensor) or P.dtype != g.dtype or P.device != g.device:
+            return
+        self._fast[i] = (tuple(g.shape), g.dtype, g.device, lay["side"], lay["m"], lay["n"],
+                         P)
+
     def project(self, p: torch.Tensor, grad: torch.Tensor, step: int) -> torch.Tensor:
         """``R`` for ``grad`` of ``p`` (the gradient itself when ``p`` is not projected)."""
         if not self.projects(p):
             return grad
-        return self.projector(p).project(_work(grad), step)
+        g = _work(grad)
+        i = self._index[id(p)]
+        proj = self.projector(p)
+        fast = self._fast.get(i)
+        if (fast is not None and type(step) is int and step >= 0 and not proj._due(step)
+                and tuple(g.shape) == fast[0] and g.dtype == fast[1] and g.device == fast[2]):
+            # between refreshes: R = Pᵀ G or G P as the projector computes it, in torch
+            side, m, n, P = fast[3:]
+            proj.refreshed = False
+            G = g.reshape(m, n)
+            return torch.mm(P.T, G) if side == "left" else torch.mm(G, P)
+        R = proj.project(g, step)
+        self._cache(i, proj, g)
+        return R
 
     __call__ = project
 
@@ -95,6 +129,23 @@ class GradientProjectorHook:
         if not self.projects(p):
             return update
         return self.projector(p).project_back(update).to(p.dtype)
+
+    def add_back_(self, p: torch.Tensor, update: torch.Tensor, alpha: float = 1.0) -> None:
+        """``p += alpha · project_back(p, update)`` in place, as one GEMM when it can
+        (``p += alpha·s · P N`` or ``N Pᵀ``: no full-size temporary)."""
+        fast = self._fast.get(self._index[id(p)]) if self.projects(p) else None
+        if (fast is not None and p.dtype == fast[1] and p.is_contiguous()
+                and tuple(update.shape) == ((fast[6].shape[1], fast[5]) if fast[3] == "left"
+                                            else (fast[4], fast[6].shape[1]))):
+            side, m, n, P = fast[3:]
+            W = p.view(m, n)
+            a = alpha * self.projector(p).scale
+            if side == "left":
+                W.addmm_(P, update, alpha=a)
+            else:
+                W.addmm_(update, P.T, alpha=a)
+            return
+        p.add_(self.project_back(p, update), alpha=alpha)
 
     def refreshed(self, p: torch.Tensor) -> bool:
         """Whether the latest :meth:`project` of ``p`` refreshed its basis."""
@@ -121,6 +172,7 @@ class GradientProjectorHook:
     def load_state_dict(self, state: dict[int, Any]) -> None:
         """Restore from :meth:`state_dict` (same parameters, same order)."""
         self._proj = {}
+        self._fast = {}
         for i, st in state.items():
             proj = GradientProjector(self.rank, **self.options)
             proj.load_state_dict(st)
@@ -208,6 +260,7 @@ class ProjectedAdam(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        low = self._refresh_in_parallel()
         for group, hook in zip(self.param_groups, self._hooks, strict=True):
             b1, b2 = group["betas"]
             lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
@@ -217,7 +270,10 @@ class ProjectedAdam(torch.optim.Optimizer):
                 st = self.state[p]
                 t = st.get("step", 0)
                 proj = hook is not None and hook.projects(p)
-                g = hook.project(p, p.grad, t) if hook is not None and proj else p.grad
+                if id(p) in low:
+                    g = low.pop(id(p))
+                else:
+                    g = hook.project(p, p.grad, t) if hook is not None and proj else p.grad
                 if "exp_avg" not in st:
                     st["exp_avg"] = torch.zeros_like(g)
                     st["exp_avg_sq"] = torch.zeros_like(g)
@@ -226,18 +282,51 @@ class ProjectedAdam(torch.optim.Optimizer):
                     st["exp_avg"] = hook.carry(p, st["exp_avg"])
                     st["exp_avg_sq"] = hook.carry(p, st["exp_avg_sq"], squared=True)
                 m, v = st["exp_avg"], st["exp_avg_sq"]
-                m.mul_(b1).add_(g, alpha=1 - b1)
+                m.lerp_(g, 1 - b1)
                 v.mul_(b2).addcmul_(g, g, value=1 - b2)
                 t += 1
                 st["step"] = t
-                denom = (v / (1 - b2**t)).sqrt_().add_(eps)
-                upd = (m / (1 - b1**t)) / denom
-                if hook is not None and proj:
-                    upd = hook.project_back(p, upd)
+                # N = (m / (1 - b1ᵗ)) / (√(v / (1 - b2ᵗ)) + eps), the bias correction of m
+                # folded into the step size as torch's Adam does
+                denom = v.sqrt().div_(math.sqrt(1 - b2**t)).add_(eps)
                 if wd:
                     p.mul_(1 - lr * wd)
-                p.add_(upd.to(p.dtype), alpha=-lr)
+                step_size = lr / (1 - b1**t)
+                if hook is not None and proj:
+                    hook.add_back_(p, m / denom, alpha=-step_size)
+                elif m.dtype == p.dtype:
+                    p.addcdiv_(m, denom, value=-step_size)
+                else:
+                    p.add_((m / denom).to(p.dtype), alpha=-step_size)
         return loss
+
+    def _refresh_in_parallel(self) -> dict[int, torch.Tensor]:
+        """Project the gradients whose ``svd`` basis is due this step, the layers side by side
+        on up to ``torch.get_num_threads()`` threads; ``{id(p): R}``.
+
+        Each refresh is one LAPACK SVD on one BLAS thread (threaded, these latency-bound
+        factorizations fight torch's threads), so the layers' SVDs are run concurrently
+        instead: the same calls with the same results, on all the cores. Nothing is done when
+        fewer than two are due or torch runs on one thread.
+        """
+        workers = torch.get_num_threads()
+        if workers < 2:
+            return {}
+        jobs = []
+        for group, hook in zip(self.param_groups, self._hooks, strict=True):
+            if hook is None or group["method"] != "svd":
+                continue
+            for p in group["params"]:
+                if p.grad is None or p.device.type != "cpu" or not hook.projects(p):
+                    continue
+                t = self.state[p].get("step", 0) if p in self.state else 0
+                if hook.projector(p)._due(t):
+                    jobs.append((hook, p, t))
+        if len(jobs) < 2:
+            return {}
+        with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
+            out = list(pool.map(lambda job: job[0].project(job[1], job[1].grad, job[2]), jobs))
+        return {id(job[1]): R for job, R in zip(jobs, out, strict=True)}
 
     def state_nbytes(self) -> int:
         """Bytes of optimizer state: Adam's moments plus the projectors' bases."""

@@ -297,8 +297,7 @@ class GradientProjector:
         stack, xp, batched, shape = self._as_stack(G, "G")
         lay = self._bind(stack, shape, batched)
         H = stack if lay["side"] == "left" else _T(xp, stack)
-        due = (self._P is None or self.method == "online_pca"
-               or int(step) % self.update_gap == 0)
+        due = self._due(step)
         RH = None
         # small per-layer products and factorizations: one BLAS thread (they fight torch's
         # OpenMP threads otherwise) unless the projection itself is a large GEMM
@@ -462,6 +461,11 @@ class GradientProjector:
             self._rng.bit_generator.state = state["rng"]
 
     # -- bodies ---------------------------------------------------------------------------------
+
+    def _due(self, step: int) -> bool:
+        """Whether :meth:`project` at ``step`` refreshes the basis."""
+        return (self._P is None or self.method == "online_pca"
+                or int(step) % self.update_gap == 0)
 
     def _require(self) -> dict[str, Any]:
         if self._layout is None or self._P is None:
