@@ -264,6 +264,7 @@ class ProjectedAdam(torch.optim.Optimizer):
         for group, hook in zip(self.param_groups, self._hooks, strict=True):
             b1, b2 = group["betas"]
             lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+            ps, gs, ms, vs, ts = [], [], [], [], []
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -281,18 +282,28 @@ class ProjectedAdam(torch.optim.Optimizer):
                       and hook.refreshed(p)):
                     st["exp_avg"] = hook.carry(p, st["exp_avg"])
                     st["exp_avg_sq"] = hook.carry(p, st["exp_avg_sq"], squared=True)
-                m, v = st["exp_avg"], st["exp_avg_sq"]
-                m.lerp_(g, 1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                t += 1
-                st["step"] = t
-                # N = (m / (1 - b1ᵗ)) / (√(v / (1 - b2ᵗ)) + eps), the bias correction of m
-                # folded into the step size as torch's Adam does
-                denom = v.sqrt().div_(math.sqrt(1 - b2**t)).add_(eps)
-                if wd:
-                    p.mul_(1 - lr * wd)
+                st["step"] = t + 1
+                ps.append(p)
+                gs.append(g)
+                ms.append(st["exp_avg"])
+                vs.append(st["exp_avg_sq"])
+                ts.append(t + 1)
+            if not ps:
+                continue
+            # Adam on the (low-rank) moments of the whole group, one foreach call per op:
+            # N = (m / (1 - b1ᵗ)) / (√(v / (1 - b2ᵗ)) + eps), the bias correction of m
+            # folded into the step size as torch's Adam does
+            torch._foreach_lerp_(ms, gs, 1 - b1)
+            torch._foreach_mul_(vs, b2)
+            torch._foreach_addcmul_(vs, gs, gs, value=1 - b2)
+            denoms = torch._foreach_sqrt(vs)
+            torch._foreach_div_(denoms, [math.sqrt(1 - b2**t) for t in ts])
+            torch._foreach_add_(denoms, eps)
+            if wd:
+                torch._foreach_mul_(ps, 1 - lr * wd)
+            for p, m, denom, t in zip(ps, ms, denoms, ts, strict=True):
                 step_size = lr / (1 - b1**t)
-                if hook is not None and proj:
+                if hook is not None and hook.projects(p):
                     hook.add_back_(p, m / denom, alpha=-step_size)
                 elif m.dtype == p.dtype:
                     p.addcdiv_(m, denom, value=-step_size)

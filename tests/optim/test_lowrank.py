@@ -579,6 +579,82 @@ def test_projected_adam_trains_saves_memory_and_round_trips(method):
         torch.testing.assert_close(pa, pb)
 
 
+def _reference_projected_adam(torch, model, steps, *, lr, wd, rank, method, gap, rotate, rng):
+    """ProjectedAdam written plainly on GradientProjector: project, Adam in the low-rank
+    space, ``W ← (1 − lr·wd) W − lr · project_back(N)`` (the optimizer's algorithm, no fast
+    path)."""
+    from projkit.interop.torch import ProjectedAdam
+
+    # the projectors' seeds as ProjectedAdam draws them
+    hook = ProjectedAdam(model.parameters(), rank=rank, method=method, update_gap=gap,
+                         scale=0.25, rng=rng)._hooks[0]
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    state: dict = {}
+    g = torch.Generator().manual_seed(1)
+    X, y = torch.randn(32, 6, generator=g), torch.randn(32, 3, generator=g)
+    for t in range(steps):
+        model.zero_grad()
+        torch.nn.functional.mse_loss(model(X), y).backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                proj = hook.projects(p)
+                G = hook.projector(p).project(p.grad, t) if proj else p.grad
+                if p not in state:
+                    state[p] = [torch.zeros_like(G), torch.zeros_like(G)]
+                elif proj and rotate and hook.projector(p).refreshed:
+                    state[p] = [hook.carry(p, state[p][0]),
+                                hook.carry(p, state[p][1], squared=True)]
+                m, v = state[p]
+                m.mul_(b1).add_(G, alpha=1 - b1)
+                v.mul_(b2).addcmul_(G, G, value=1 - b2)
+                N = (m / (1 - b1 ** (t + 1))) / ((v / (1 - b2 ** (t + 1))).sqrt() + eps)
+                if proj:
+                    N = hook.projector(p).project_back(N)
+                p.mul_(1 - lr * wd).add_(N, alpha=-lr)
+
+
+@pytest.mark.parametrize("method", ALL)
+@pytest.mark.parametrize("rotate", [False, True])
+def test_projected_adam_matches_the_plain_algorithm(method, rotate):
+    # the torch fast path between refreshes (two GEMMs, the back-projection fused into the
+    # weight update) is the projector's project/project_back to rounding, across refreshes
+    torch = pytest.importorskip("torch")
+    from projkit.interop.torch import ProjectedAdam
+
+    opts = dict(lr=1e-2, rank=3, method=method, update_gap=3, rng=5)
+    a, b = _torch_model(torch), _torch_model(torch)
+    _train(torch, a, ProjectedAdam(a.parameters(), weight_decay=0.1, scale=0.25,
+                                   rotate_moments=rotate, **opts), 8)
+    _reference_projected_adam(torch, b, 8, wd=0.1, gap=3, rotate=rotate,
+                              **{k: opts[k] for k in ("lr", "rank", "method", "rng")})
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+
+
+def test_projected_adam_parallel_refresh_is_the_sequential_one(monkeypatch):
+    # the layers' SVDs run side by side at a refresh: the same calls, the same numbers
+    torch = pytest.importorskip("torch")
+    from projkit.interop.torch import ProjectedAdam
+
+    nt = torch.get_num_threads()
+    torch.set_num_threads(max(nt, 2))
+    try:
+        a, b = _torch_model(torch), _torch_model(torch)
+        opt_a = ProjectedAdam(a.parameters(), lr=1e-2, rank=3, update_gap=2, rng=0)
+        calls = []
+        real = opt_a._refresh_in_parallel
+        monkeypatch.setattr(opt_a, "_refresh_in_parallel", lambda: calls.append(1) or real())
+        _train(torch, a, opt_a, 5)
+        opt_b = ProjectedAdam(b.parameters(), lr=1e-2, rank=3, update_gap=2, rng=0)
+        monkeypatch.setattr(opt_b, "_refresh_in_parallel", dict)
+        _train(torch, b, opt_b, 5)
+    finally:
+        torch.set_num_threads(nt)
+    assert calls
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=0, atol=0)
+
+
 def test_hook_passes_vectors_through_and_carries_moments():
     torch = pytest.importorskip("torch")
     from projkit.interop.torch import GradientProjectorHook
