@@ -63,6 +63,10 @@ def sign_nb(bits):  # pragma: no cover - compiled
 # (Box–Muller's cosine and sine), with a branch-free log and sin/cos that LLVM vectorizes
 # (AVX2 has no vector libm call in Numba without SVML). Both are fdlibm/musl's kernels
 # (|error| < 1 ulp), so the floats agree with NumPy/CuPy's ``log``/``sin``/``cos`` to a few ulp.
+# A kernel that inlines them must be compiled with ``error_model="numpy"``: under Numba's default
+# "python" model each float division carries a zero check that raises, and that branch stops LLVM
+# vectorizing the loop (one thread, 2048 × 65 536 entries: 1.7 s scalar, 0.68 s vectorized, the
+# same bits).
 
 
 @intrinsic
