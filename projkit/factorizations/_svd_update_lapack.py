@@ -39,15 +39,19 @@ def right_divide(K: Any, X: Any, kappa_max: float) -> tuple[Any, float]:
     return sl.lu_solve((lu, piv), X.T, trans=1, check_finite=False).T, kappa
 
 
-def small_svd(M: Any, k: int, eps: float) -> tuple[Any, Any, Any, float]:
+def small_svd(M: Any, k: int, eps: float,
+              max_ratio: float | None = None) -> tuple[Any, Any, Any, float]:
     """Top-``k`` SVD ``F T Gᵀ`` of the small core ``M`` and the orthogonality loss it adds.
 
     The ``O((k + s)³)`` SVD of the core is the bottleneck of every method once the rest is
     sparse, so the top-``k`` eigenpairs of the smaller Gram matrix are used instead (``syevd``,
     or ``syevr`` for a subset when ``s ≫ k``: 2-3x faster than ``gesdd``). That squares the
-    condition number, so it is accepted only while ``(T₁/T_k)² ≤ u^{-1/4}`` (8e3 in float64),
-    and its loss of orthogonality ``u (T₁/T_k)²`` is reported; otherwise a full SVD.
+    condition number, so it is accepted only while ``(T₁/T_k)² ≤ max_ratio`` (default
+    ``u^{-1/4}``, 8e3 in float64), and its loss of orthogonality ``u (T₁/T_k)²`` is reported;
+    otherwise a full SVD.
     """
+    if max_ratio is None:
+        max_ratio = eps**-0.25
     p, q = M.shape
     if min(p, q) > k:
         import scipy.linalg as sl
@@ -62,7 +66,7 @@ def small_svd(M: Any, k: int, eps: float) -> tuple[Any, Any, Any, float]:
             lam, W = np.linalg.eigh(Gm)
             lam, W = lam[d - k :], W[:, d - k :]
         lam, W = lam[::-1], W[:, ::-1]
-        if lam[-1] > 0 and lam[0] / lam[-1] <= eps**-0.25:
+        if lam[-1] > 0 and lam[0] / lam[-1] <= max_ratio:
             T = np.sqrt(lam)
             if small:
                 return (M @ W) / T[None, :], T, W, eps * float(lam[0] / lam[-1])

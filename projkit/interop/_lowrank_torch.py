@@ -315,10 +315,10 @@ class ProjectedAdam(torch.optim.Optimizer):
         """Project the gradients whose ``svd`` basis is due this step, the layers side by side
         on up to ``torch.get_num_threads()`` threads; ``{id(p): R}``.
 
-        Each refresh is one LAPACK SVD on one BLAS thread (threaded, these latency-bound
-        factorizations fight torch's threads), so the layers' SVDs are run concurrently
-        instead: the same calls with the same results, on all the cores. Nothing is done when
-        fewer than two are due or torch runs on one thread.
+        Each refresh is one LAPACK SVD (or Gram eigensolve) on one BLAS thread (threaded,
+        these latency-bound factorizations fight torch's threads), so the layers' SVDs run
+        concurrently instead: the same calls with the same results, on all the cores. Nothing
+        is done when fewer than two are due or torch runs on one thread.
         """
         workers = torch.get_num_threads()
         if workers < 2:

@@ -72,6 +72,35 @@ def test_svd_recovers_top_subspace_of_lowrank_gradient(xp, dtype, method, side):
     np.testing.assert_allclose(P @ P.T, ref @ ref.T, atol=tol(dtype) * 100)
 
 
+# σ₁/σ_r = top^(39/47): 45 takes the Gram route, 10⁵ (> √(u₃₂/u₆₄) ≈ 2·10⁴) gesdd
+@pytest.mark.parametrize("top", [1e2, 1e6])
+def test_float32_svd_basis_is_as_accurate_as_float32_gesdd(top):
+    from projkit.optim._lowrank_xp import _svd_left_stacked, svd_left
+
+    rng = np.random.default_rng(3)
+    d, k, r = 48, 70, 40
+    H = np.empty((2, d, k), dtype=np.float32)
+    for b in range(2):
+        U = np.linalg.qr(rng.standard_normal((d, d)))[0]
+        V = np.linalg.qr(rng.standard_normal((k, d)))[0]
+        s = np.geomspace(top, 1.0, d)
+        H[b] = (U * s) @ V.T
+    H0 = H.copy()
+    P = svd_left(np, H, r)
+    assert P.dtype == np.float32 and P.shape == (2, d, r)
+    np.testing.assert_array_equal(H, H0)  # input untouched
+    G = _svd_left_stacked(np, H, r)  # float32 gesdd, the accuracy it must match
+    for b in range(2):
+        ref = np.linalg.svd(H[b].astype(np.float64))[0][:, :r]
+        proj = ref @ ref.T
+        ours = np.abs(P[b].astype(np.float64) @ P[b].T - proj).max()
+        theirs = np.abs(G[b].astype(np.float64) @ G[b].T - proj).max()
+        # rounding the float64 basis to float32 alone costs ~ u₃₂ = 6e-8 per entry
+        assert ours <= theirs + 8 * np.finfo(np.float32).eps, (ours, theirs)
+        np.testing.assert_allclose(P[b].T.astype(np.float64) @ P[b], np.eye(r),
+                                   atol=8 * np.finfo(np.float32).eps)
+
+
 @pytest.mark.parametrize("n", [1, 7, 64, 100])
 def test_dct_basis_orthonormal_and_matches_fft(n, dtype):
     Q = dct_matrix(n, dtype)
