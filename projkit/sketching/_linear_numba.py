@@ -17,6 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .._backend import linalg
 from .._backend._random_numba import (
@@ -314,15 +318,54 @@ def bucket_apply_dense(starts, src, vals, A, out):  # pragma: no cover
                 out[r, c] += v * A[i, c]
 
 
+@intrinsic
+def _prefetch(typingctx, arr, idx):  # pragma: no cover - compiled
+    """Hint the CPU to load ``arr[idx]`` into cache (``llvm.prefetch``, read, high locality);
+    no effect on results, and no fault for any index."""
+    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, idx), codegen
+
+
+# Prefetch distances of bucket_apply_csr, in non-zeros of S: indptr of the row of A 32 ahead,
+# then the cache lines of that row's indices and data (its first _PF_SPAN entries; the
+# hardware prefetcher follows longer rows) 16 ahead. A row of S visits every ~size-th row of
+# A, so without them each visit waits on DRAM for indptr, then for indices and data: on the
+# 2-core EPYC, 200 000 × 20 000 (0.1 %) → 256 took 64 ms, 40 ms with the first line of each
+# prefetched, 23 ms with all of the row's lines (the same sums, in the same order).
+_PF_PTR, _PF_ROW, _PF_SPAN = 32, 16, 64
+
+
 @nb.njit(cache=True, parallel=True)
 def bucket_apply_csr(starts, src, vals, indptr, indices, data, out):  # pragma: no cover
-    """out (size × d) = S @ A for CSR A, one output row per task (the row stays in cache)."""
+    """out (size × d) = S @ A for CSR A, one output row per task (the row stays in cache);
+    the rows of A it will read next are prefetched."""
     size = starts.shape[0] - 1
     d = out.shape[1]
     for r in nb.prange(size):
         for c in range(d):
             out[r, c] = 0
-        for q in range(starts[r], starts[r + 1]):
+        q1 = starts[r + 1]
+        for q in range(starts[r], q1):
+            if q + _PF_PTR < q1:
+                _prefetch(indptr, src[q + _PF_PTR])
+            if q + _PF_ROW < q1:
+                j = src[q + _PF_ROW]
+                p2 = indptr[j]
+                for pp in range(p2, min(indptr[j + 1], p2 + _PF_SPAN), 8):  # 64-byte lines
+                    _prefetch(indices, pp)
+                    _prefetch(data, pp)
             i = src[q]
             v = vals[q]
             for p in range(indptr[i], indptr[i + 1]):
