@@ -349,3 +349,27 @@ def test_array_api_strict_in_and_out(method):
     assert type(W) is type(A)
     ref = projkit.sketch(A_DENSE, 20, method=method, rng=3)
     np.testing.assert_allclose(np.asarray(W), projkit.approx_matmul(ref, ref), rtol=1e-12)
+
+
+@pytest.mark.parametrize("size", [40, 300])  # split by columns (< 128 rows a band), by rows
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gaussian_grid_over_threads_equals_formed_S(size, threads, monkeypatch):
+    # the engine splits S into a grid of row bands × column ranges, one block per thread, and
+    # tiles each block; small tiles here make every block several tiles long
+    import numba
+
+    import projkit.sketching._linear_numba as LN
+
+    monkeypatch.setattr(LN, "_ROW_TILE_BYTES", 8 * 256 * 40)  # 256-column tiles
+    A = np.random.default_rng(8).standard_normal((1500, 5))
+    S = projkit.sketch_operator(1500, size, method="gaussian", rng=3).toarray()
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        got = projkit.sketch(A, size, method="gaussian", rng=3).matrix
+    finally:
+        numba.set_num_threads(old)
+    # a sum of n = 1500 products: |error| ≤ n·eps·(|S||A|) (Higham §3.5), with a factor 4
+    bound = 4 * 1500 * np.finfo(np.float64).eps * (np.abs(S) @ np.abs(A))
+    assert np.all(np.abs(got - S @ A) <= bound)
+    assert not np.allclose(got, 0)
