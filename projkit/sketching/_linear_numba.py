@@ -52,12 +52,7 @@ def apply(p: _Params, X: Any, xp: ModuleType = np) -> Any:
     dtype = X.dtype
     sparse = is_sparse(X)
     if p.sparse:
-        args = (*p.sparse_args(), np.int64(p.offset), np.int64(p.n))
-        starts = np.zeros(p.size + 1, dtype=np.int64)
-        bucket_counts(*args, starts)
-        src = np.empty(int(starts[-1]), dtype=np.int32 if p.n < 2**31 else np.int64)
-        vals = np.empty(int(starts[-1]), dtype=dtype)
-        bucket_fill(*args, starts, src, vals)
+        starts, src, vals = _buckets(p, dtype)
         out = np.empty((p.size, X.shape[1]), dtype=dtype)
         if sparse:
             X = X.tocsr() if X.format != "csr" else X
@@ -88,6 +83,27 @@ def apply(p: _Params, X: Any, xp: ModuleType = np) -> Any:
         srht_forward(Xc[:, c0:c1].toarray(), *args, band)
         out[:, c0:c1] = band
     return out
+
+
+def _buckets(p: _Params, dtype: Any) -> tuple[Any, Any, Any]:
+    """The non-zeros of the sparse S grouped by row: ``(starts, src, vals)`` with row ``r``'s
+    column indices ``src[starts[r]:starts[r+1]]`` (ascending) and values ``vals[...]``.
+
+    Two passes over the columns (count, fill), each split into ``T`` contiguous ranges of
+    columns run in parallel (one count row per range, at most 2²⁴ counts in all); range ``t``'s
+    entries of a row go after range ``t − 1``'s, so the grouping is the serial one exactly.
+    """
+    args = (*p.sparse_args(), np.int64(p.offset), np.int64(p.n))
+    T = int(max(1, min(nb.get_num_threads(), p.n // 4096, (1 << 24) // max(1, p.size))))
+    counts = np.zeros((T, p.size), dtype=np.int64)
+    bucket_counts(*args, counts)
+    starts = np.zeros(p.size + 1, dtype=np.int64)
+    np.cumsum(counts.sum(axis=0), out=starts[1:])
+    fill = starts[:-1] + (np.cumsum(counts, axis=0) - counts)  # each range's first slots
+    src = np.empty(int(starts[-1]), dtype=np.int32 if p.n < 2**31 else np.int64)
+    vals = np.empty(int(starts[-1]), dtype=dtype)
+    bucket_fill(*args, fill, src, vals)
+    return starts, src, vals
 
 
 def gaussian_tile_cols(size: int, n: int) -> int:
@@ -284,40 +300,47 @@ def _column(code, k1, k2, j, size, s, log1mp, scale, rows, vals):  # pragma: no 
         pos += 1.0
 
 
-@nb.njit(cache=True)
-def bucket_counts(code, k1, k2, size, s, log1mp, scale, offset, n, starts):  # pragma: no cover
+@nb.njit(cache=True, parallel=True)
+def bucket_counts(code, k1, k2, size, s, log1mp, scale, offset, n, counts):  # pragma: no cover
     """First pass of grouping the non-zeros of S[:, offset:offset+n] by row of S.
 
-    Fills ``starts`` (size + 1, zeroed by the caller) with the row offsets (a counting sort),
-    so that row ``r`` of S will be entries ``starts[r]:starts[r+1]`` of :func:`bucket_fill`'s
-    arrays. Grouping by row lets the application run row by row of the output (in cache, in
-    parallel, without write conflicts) at the cost of one index per non-zero of S — O(n · nnz
-    per column), small beside A. The caller allocates, so the memory is visible to Python.
+    ``counts[t, r]`` (zeroed by the caller) gets the number of non-zeros in row ``r`` among
+    the ``t``-th of ``T = counts.shape[0]`` contiguous ranges of columns (a counting sort,
+    ranges in parallel), from which :func:`_buckets` makes the row offsets. Grouping by row
+    lets the application run row by row of the output (in cache, in parallel, without write
+    conflicts) at the cost of one index per non-zero of S — O(n · nnz per column), small
+    beside A. The caller allocates, so the memory is visible to Python.
     """
-    rows = np.empty(size, np.int64)
-    vals = np.empty(size, np.float64)
-    for i in range(n):
-        cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
-        for q in range(cnt):
-            starts[rows[q] + 1] += 1
-    for r in range(size):
-        starts[r + 1] += starts[r]
+    T = counts.shape[0]
+    step = (n + T - 1) // T
+    for t in nb.prange(T):
+        rows = np.empty(size, np.int64)
+        vals = np.empty(size, np.float64)
+        c = counts[t]
+        for i in range(t * step, min(n, (t + 1) * step)):
+            cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
+            for q in range(cnt):
+                c[rows[q]] += 1
 
 
-@nb.njit(cache=True)
-def bucket_fill(code, k1, k2, size, s, log1mp, scale, offset, n, starts, src,
+@nb.njit(cache=True, parallel=True)
+def bucket_fill(code, k1, k2, size, s, log1mp, scale, offset, n, fill, src,
                 out_vals):  # pragma: no cover
-    """Second pass: the column index and value of each non-zero, grouped by row of S."""
-    rows = np.empty(size, np.int64)
-    vals = np.empty(size, np.float64)
-    fill = starts[:-1].copy()
-    for i in range(n):
-        cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
-        for q in range(cnt):
-            r = rows[q]
-            src[fill[r]] = i
-            out_vals[fill[r]] = vals[q]
-            fill[r] += 1
+    """Second pass: the column index and value of each non-zero, grouped by row of S;
+    ``fill[t, r]`` is the first slot of range ``t``'s entries of row ``r`` (advanced here)."""
+    T = fill.shape[0]
+    step = (n + T - 1) // T
+    for t in nb.prange(T):
+        rows = np.empty(size, np.int64)
+        vals = np.empty(size, np.float64)
+        f = fill[t]
+        for i in range(t * step, min(n, (t + 1) * step)):
+            cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
+            for q in range(cnt):
+                r = rows[q]
+                src[f[r]] = i
+                out_vals[f[r]] = vals[q]
+                f[r] += 1
 
 
 @nb.njit(cache=True, parallel=True)
