@@ -95,14 +95,15 @@ def _buckets(p: _Params, dtype: Any) -> tuple[Any, Any, Any]:
     """
     args = (*p.sparse_args(), np.int64(p.offset), np.int64(p.n))
     T = int(max(1, min(nb.get_num_threads(), p.n // 4096, (1 << 24) // max(1, p.size))))
+    idx = np.int32 if p.n < 2**31 else np.int64
     counts = np.zeros((T, p.size), dtype=np.int64)
-    bucket_counts(*args, counts)
+    bucket_pass(*args, counts, np.empty(0, dtype=idx), np.empty(0, dtype=dtype))  # count
     starts = np.zeros(p.size + 1, dtype=np.int64)
     np.cumsum(counts.sum(axis=0), out=starts[1:])
     fill = starts[:-1] + (np.cumsum(counts, axis=0) - counts)  # each range's first slots
-    src = np.empty(int(starts[-1]), dtype=np.int32 if p.n < 2**31 else np.int64)
+    src = np.empty(int(starts[-1]), dtype=idx)
     vals = np.empty(int(starts[-1]), dtype=dtype)
-    bucket_fill(*args, fill, src, vals)
+    bucket_pass(*args, fill, src, vals)  # fill (an empty S fills nothing)
     return starts, src, vals
 
 
@@ -301,45 +302,34 @@ def _column(code, k1, k2, j, size, s, log1mp, scale, rows, vals):  # pragma: no 
 
 
 @nb.njit(cache=True, parallel=True)
-def bucket_counts(code, k1, k2, size, s, log1mp, scale, offset, n, counts):  # pragma: no cover
-    """First pass of grouping the non-zeros of S[:, offset:offset+n] by row of S.
-
-    ``counts[t, r]`` (zeroed by the caller) gets the number of non-zeros in row ``r`` among
-    the ``t``-th of ``T = counts.shape[0]`` contiguous ranges of columns (a counting sort,
-    ranges in parallel), from which :func:`_buckets` makes the row offsets. Grouping by row
-    lets the application run row by row of the output (in cache, in parallel, without write
-    conflicts) at the cost of one index per non-zero of S — O(n · nnz per column), small
-    beside A. The caller allocates, so the memory is visible to Python.
-    """
-    T = counts.shape[0]
-    step = (n + T - 1) // T
-    for t in nb.prange(T):
-        rows = np.empty(size, np.int64)
-        vals = np.empty(size, np.float64)
-        c = counts[t]
-        for i in range(t * step, min(n, (t + 1) * step)):
-            cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
-            for q in range(cnt):
-                c[rows[q]] += 1
-
-
-@nb.njit(cache=True, parallel=True)
-def bucket_fill(code, k1, k2, size, s, log1mp, scale, offset, n, fill, src,
+def bucket_pass(code, k1, k2, size, s, log1mp, scale, offset, n, table, src,
                 out_vals):  # pragma: no cover
-    """Second pass: the column index and value of each non-zero, grouped by row of S;
-    ``fill[t, r]`` is the first slot of range ``t``'s entries of row ``r`` (advanced here)."""
-    T = fill.shape[0]
+    """One pass of grouping the non-zeros of S[:, offset:offset+n] by row of S, over
+    ``T = table.shape[0]`` contiguous ranges of columns in parallel (a counting sort).
+
+    Count pass (``src`` empty): ``table[t, r]`` (zeroed by the caller) gets the number of
+    non-zeros in row ``r`` among range ``t``'s columns, from which :func:`_buckets` makes the
+    row offsets. Fill pass: ``table[t, r]`` is the first slot of range ``t``'s entries of row
+    ``r`` (advanced here), and each non-zero's column goes to ``src``, its value to
+    ``out_vals``. Grouping by row lets the application run row by row of the output (in
+    cache, in parallel, without write conflicts) at the cost of one index per non-zero of S —
+    O(n · nnz per column), small beside A. The caller allocates, so the memory is visible to
+    Python.
+    """
+    T = table.shape[0]
     step = (n + T - 1) // T
+    count = src.shape[0] == 0
     for t in nb.prange(T):
         rows = np.empty(size, np.int64)
         vals = np.empty(size, np.float64)
-        f = fill[t]
+        f = table[t]
         for i in range(t * step, min(n, (t + 1) * step)):
             cnt = _column(code, k1, k2, i + offset, size, s, log1mp, scale, rows, vals)
             for q in range(cnt):
                 r = rows[q]
-                src[f[r]] = i
-                out_vals[f[r]] = vals[q]
+                if not count:
+                    src[f[r]] = i
+                    out_vals[f[r]] = vals[q]
                 f[r] += 1
 
 
