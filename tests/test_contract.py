@@ -246,8 +246,9 @@ EXEMPT: dict[str, str] = {
 # projkit.distributed: the Dask engine's building blocks, over dask arrays and their chunks
 # (tested on a distributed.LocalCluster in tests/distributed)
 EXEMPT.update({n: "Dask engine building block over dask arrays (tests/distributed)"
-               for n in ("check_dask", "check_row_chunks", "chunk_offsets", "matmul", "serial",
-                         "transpose_matmul", "tree_sum", "tsqr")})
+               for n in ("check_dask", "check_row_chunks", "chunk_offsets", "fresh_pass",
+                         "materialized", "matmul", "serial", "transpose_matmul", "tree_sum",
+                         "tsqr")})
 
 BY_NAME = {c.name: c for c in CASES}
 IDS = [c.name for c in CASES]

@@ -6,8 +6,8 @@ Passing a ``dask.array.Array`` to :func:`projkit.sketch`, :func:`projkit.sketch_
 beside each algorithm (``sketching/_linear_dask.py``, ``sketching/_coordinated_dask.py``,
 ``sketching/_fastrp_dask.py``,
 ``factorizations/_rsvd_dask.py``). This package holds what they share: checks of dask input,
-chunk offsets, tree reductions, the two blockwise products ``A @ Z`` and ``Aᵀ B`` and a
-TSQR. Nothing
+chunk offsets, tree reductions, the two blockwise products ``A @ Z`` and ``Aᵀ B``, a TSQR
+and the fresh re-read of a lazy input for a second pass. Nothing
 here starts or needs a cluster; the graphs run on whatever Dask scheduler is active.
 """
 
@@ -15,6 +15,8 @@ from ._blocks import (
     check_dask,
     check_row_chunks,
     chunk_offsets,
+    fresh_pass,
+    materialized,
     matmul,
     serial,
     transpose_matmul,
@@ -22,5 +24,5 @@ from ._blocks import (
     tsqr,
 )
 
-__all__ = ["check_dask", "check_row_chunks", "chunk_offsets", "matmul", "serial",
-           "transpose_matmul", "tree_sum", "tsqr"]
+__all__ = ["check_dask", "check_row_chunks", "chunk_offsets", "fresh_pass", "materialized",
+           "matmul", "serial", "transpose_matmul", "tree_sum", "tsqr"]

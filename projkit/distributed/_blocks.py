@@ -18,8 +18,8 @@ import numpy as np
 from .._backend.namespace import is_cupy, is_dask, is_sparse
 from .._backend.validation import float_dtype
 
-__all__ = ["check_dask", "check_row_chunks", "chunk_offsets", "matmul", "serial",
-           "transpose_matmul", "tree_sum", "tsqr"]
+__all__ = ["check_dask", "check_row_chunks", "chunk_offsets", "fresh_pass", "materialized",
+           "matmul", "serial", "transpose_matmul", "tree_sum", "tsqr"]
 
 SPLIT_EVERY = 8  # fan-in of the reduction trees (dask's own default for reductions)
 
@@ -88,6 +88,63 @@ def check_row_chunks(A: Any, B: Any, *, names: tuple[str, str] = ("A", "B")) -> 
         raise ValueError(f"{names[1]}: its row chunks {B.chunks[0]} differ from those of "
                          f"{names[0]} {A.chunks[0]}; rechunk one to the other's rows "
                          f"({names[1]}.rechunk({{0: {names[0]}.chunks[0]}}))")
+
+
+def materialized(A: Any) -> bool:
+    """Whether every chunk of the dask array ``A`` is data already (persisted on the threaded
+    scheduler or on a cluster): a pass then reads the held chunks, and re-reading ``A`` from
+    its source (:func:`fresh_pass`) is moot."""
+    from dask.core import flatten
+
+    graph = A.__dask_graph__()
+    for k in flatten(A.__dask_keys__()):
+        v = graph[k]
+        if not (isinstance(v, np.ndarray) or is_sparse(v) or is_cupy(v)
+                or type(v).__name__ in ("Future", "DataNode")):
+            return False
+    return True
+
+
+def _gated(_: Any, value: Any) -> Any:
+    return value
+
+
+def fresh_pass(M: Any, after: Any, reread: bool) -> Any:
+    """A fresh read of the dask array ``M`` that starts once ``after`` is computed, or ``M``
+    itself when ``reread`` is False (its chunks are held in memory already).
+
+    A graph that reads ``M`` in two passes, the second depending on a reduction of the first,
+    would otherwise keep every chunk of ``M`` in memory between the passes (the scheduler does
+    not recompute a key). The fresh read is a clone of ``M``'s graph under new keys, every
+    task but literal data renamed and the first tasks of the clone held until ``after`` is
+    done, so the scheduler reads ``M`` again chunk by chunk; this is what lets a matrix larger
+    than the cluster's memory be processed. (:func:`dask.graph_manipulation.bind` does this
+    for blockwise layers only: it leaves the tasks of a slice or a rechunk unrenamed, and the
+    pass then shares ``M``'s chunks after all.)
+    """
+    if not reread:
+        return M
+    import dask.array as da
+    from dask._task_spec import DataNode, Task, TaskRef, convert_legacy_graph
+    from dask.base import clone_key, tokenize
+    from dask.graph_manipulation import checkpoint
+    from dask.highlevelgraph import HighLevelGraph
+
+    gate = checkpoint(after)
+    seed = tokenize(M.name, gate.key)
+    dsk = convert_legacy_graph(dict(M.__dask_graph__()))
+    subs = {k: clone_key(k, seed) for k, node in dsk.items() if not isinstance(node, DataNode)}
+    new_keys = set(subs.values())
+    layer: dict = {}
+    for k, new in subs.items():
+        node = dsk[k].substitute(subs, key=new)
+        if not node.dependencies & new_keys:  # a first task of the pass waits for ``after``
+            node = Task(new, _gated, TaskRef(gate.key), node)
+        layer[new] = node
+    name = clone_key(M.name, seed)
+    deps: list[Any] = [M, gate]
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
+    return da.Array(graph, name, M.chunks, dtype=M.dtype, meta=M._meta)
 
 
 def serial(fn: Callable[..., Any], *args: Any) -> Any:

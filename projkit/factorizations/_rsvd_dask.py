@@ -19,7 +19,7 @@ with a renormalization after every product); only the hot operations change:
 * the ``l × n`` matrix ``B`` is factored in one small task (``_small_svd``, in memory).
 
 Unless ``X`` is persisted already, each pass over ``X`` is a clone of ``X``'s graph bound to
-the previous step (:func:`dask.graph_manipulation.bind`): the scheduler reads ``X`` afresh
+the previous step (:func:`projkit.distributed.fresh_pass`): the scheduler reads ``X`` afresh
 chunk by chunk on every pass instead of keeping all of its chunks in memory across the
 passes, which is what lets a matrix larger than the cluster's memory be factored. A persisted
 ``X`` (its chunks held by the workers) is read where it lies; persist ``X`` when it fits.
@@ -33,9 +33,16 @@ import numpy as np
 
 from .._backend import check_positive_int, device_rng
 from .._backend.linalg import real_dtype
-from .._backend.namespace import is_cupy, is_sparse
 from .._backend.random import draw_key
-from ..distributed import check_dask, matmul, serial, transpose_matmul, tsqr
+from ..distributed import (
+    check_dask,
+    fresh_pass,
+    materialized,
+    matmul,
+    serial,
+    transpose_matmul,
+    tsqr,
+)
 from ._results import SVD
 
 __all__ = ["range_finder_dask", "rsvd_dask"]
@@ -45,29 +52,6 @@ def _orth(Y: Any) -> Any:
     """Orthonormal basis of a tall dask ``Y`` (one column chunk) by TSQR, with the signs of the
     columns fixed so that ``R`` has a positive diagonal (the Cholesky-QR factor)."""
     return tsqr(Y)[0]
-
-
-def _materialized(A: Any) -> bool:
-    """Whether every chunk of ``A`` is data already (persisted on the threaded scheduler or on
-    a cluster): then a pass reads the held chunks, and re-reading from the source is moot."""
-    graph = A.__dask_graph__()
-    keys = [k for row in A.__dask_keys__() for k in row]
-    for k in keys:
-        v = graph[k]
-        if not (isinstance(v, np.ndarray) or is_sparse(v) or is_cupy(v)
-                or type(v).__name__ in ("Future", "DataNode")):
-            return False
-    return True
-
-
-def _pass(M: Any, after: Any, reread: bool) -> Any:
-    """A fresh read of ``M`` that starts once ``after`` is computed (see the module notes);
-    ``M`` itself when its chunks are held in memory already."""
-    if not reread:
-        return M
-    from dask.graph_manipulation import bind
-
-    return bind(M, after)
 
 
 def _test_matrix(n: int, size: int, sketch: str, gen: Any, dtype: Any) -> np.ndarray:
@@ -131,7 +115,7 @@ def _basis(M: Any, size: int, n_iter: int, sketch: str, gen: Any, reread: bool) 
         F = G.map_blocks(_inv_factor_task, dtype=Y.dtype, meta=np.empty((0, 0), dtype=Y.dtype))
         W = transpose_matmul(Mp, Y, name="projkit-rsvd-rmatmat")  # the read that made Y
         Z = _orth(matmul(W, F, name="projkit-rsvd-normalize"))
-        Mp = _pass(M, Z, reread)
+        Mp = fresh_pass(M, Z, reread)
         Y = matmul(Mp, Z, name="projkit-rsvd-matmat")
     return _orth(Y)
 
@@ -175,9 +159,9 @@ def rsvd_dask(A: Any, rank: Any, *, oversample: Any, n_iter: Any, sketch: Any, t
     n_iter = _resolve_n_iter(n_iter, rank, M.shape)
     size = min(rank + oversample, k_max)
     gen = device_rng(rng, np)
-    reread = not _materialized(A)
+    reread = not materialized(A)
     Q = _basis(M, size, n_iter, sketch, gen, reread)
-    W = transpose_matmul(_pass(M, Q, reread), Q, name="projkit-rsvd-project")  # Bᵀ, n × l
+    W = transpose_matmul(fresh_pass(M, Q, reread), Q, name="projkit-rsvd-project")  # Bᵀ, n × l
     dt, rdt = M.dtype, real_dtype(M.dtype)
     n_m = M.shape[1]
     P = W.rechunk(-1).map_blocks(_small, chunks=((size,), (size + 1 + n_m,)),
@@ -209,4 +193,4 @@ def range_finder_dask(A: Any, size: Any, *, n_iter: Any, sketch: Any, tol: Any,
     size = check_positive_int(size, name="size", high=min(A.shape))
     n_iter = check_positive_int(n_iter, name="n_iter", low=0)
     sketch = _check_sketch(sketch)
-    return _basis(A, size, n_iter, sketch, device_rng(rng, np), not _materialized(A))
+    return _basis(A, size, n_iter, sketch, device_rng(rng, np), not materialized(A))
