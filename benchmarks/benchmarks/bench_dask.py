@@ -13,7 +13,7 @@ import projkit
 
 
 class DaskSketch:
-    params = (["gaussian", "countsketch", "sparse_sign"], ["dense", "sparse"])
+    params = (["gaussian", "countsketch", "sparse_sign", "coordinated"], ["dense", "sparse"])
     param_names = ["method", "chunks"]
 
     def setup(self, method, chunks):
@@ -24,13 +24,14 @@ class DaskSketch:
             A = sp.random(1 << 17, 4096, density=1e-3, format="csr", rng=rng)
         self.X = da.from_array(A, chunks=(1 << 13, -1), asarray=False).persist(
             scheduler="threads")
-        projkit.sketch(self.X, 32, method=method, rng=1).matrix.compute()  # load the kernels
+        projkit.sketch(self.X, 32, method=method, rng=1).compute()  # load the kernels
 
     def time_sketch(self, method, chunks):
-        projkit.sketch(self.X, 256, method=method, rng=1).matrix.compute(scheduler="threads")
+        # compute() gives the in-memory Sketch (a sampling sketch's rows, indices and τ at once)
+        projkit.sketch(self.X, 256, method=method, rng=1).compute(scheduler="threads")
 
     def peakmem_sketch(self, method, chunks):
-        projkit.sketch(self.X, 256, method=method, rng=1).matrix.compute(scheduler="threads")
+        projkit.sketch(self.X, 256, method=method, rng=1).compute(scheduler="threads")
 
 
 class DaskRSVD:

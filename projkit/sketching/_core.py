@@ -10,6 +10,7 @@ itself here with :func:`register`; this module only validates and dispatches.
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -51,6 +52,10 @@ class Sketch:
         Per-sampled-row data the estimator needs (sampling methods: squared row norms).
     threshold : float or None
         The sampling threshold (τ for priority sampling, T for threshold sampling).
+
+    A sampling sketch of a dask array is lazy: ``matrix``, ``indices`` and ``weights`` are dask
+    arrays chunked like the input's rows with unknown (NaN) lengths, and ``threshold`` is a 0-d
+    dask array; :meth:`compute` gives the in-memory sketch.
     """
 
     method: str
@@ -73,16 +78,50 @@ class Sketch:
 
     @property
     def nbytes(self) -> int:
-        """Bytes the sketch stores (matrix, indices and weights) — for honest comparisons."""
+        """Bytes the sketch stores (matrix, indices and weights) — for honest comparisons.
+
+        A ``ValueError`` for a lazy sampling sketch of a dask array, whose sample has unknown
+        length until computed (``sketch.compute().nbytes``)."""
         total = 0
         for a in (self.matrix, self.indices, self.weights):
             if a is None:
                 continue
+            if is_dask(a) and any(math.isnan(x) for x in a.shape):
+                raise ValueError("nbytes: this sketch of a dask array has a sample of unknown "
+                                 "length until computed; use sketch.compute().nbytes")
             if hasattr(a, "nnz") and hasattr(a, "data"):  # sparse storage
                 total += a.data.nbytes + a.indices.nbytes + a.indptr.nbytes
             else:
                 total += int(a.nbytes)
         return total
+
+    def compute(self, **kwargs: Any) -> Sketch:
+        """This sketch with its dask arrays computed (one ``dask.compute`` call, so a sampling
+        sketch ranks the rows once for its sample, rows and threshold); ``self`` when nothing
+        is lazy. ``kwargs`` go to :func:`dask.compute` (e.g. ``scheduler=``).
+
+        Examples
+        --------
+        >>> import dask.array as da, numpy as np, projkit
+        >>> A = np.random.default_rng(0).standard_normal((100, 3))
+        >>> lazy = projkit.sketch(da.from_array(A, chunks=30), 10, method="coordinated", rng=1)
+        >>> lazy.matrix.shape
+        (nan, 3)
+        >>> sk = lazy.compute()
+        >>> sk.matrix.shape, bool(np.array_equal(sk.indices,
+        ...     projkit.sketch(A, 10, method="coordinated", rng=1).indices))
+        ((10, 3), True)
+        """
+        names = ("matrix", "indices", "weights", "threshold")
+        lazy = {k: getattr(self, k) for k in names if is_dask(getattr(self, k))}
+        if not lazy:
+            return self
+        import dask
+
+        values = dict(zip(lazy, dask.compute(*lazy.values(), **kwargs), strict=True))
+        if "threshold" in values:
+            values["threshold"] = float(values["threshold"])
+        return replace(self, **values)
 
     @property
     def n_total(self) -> int:
@@ -143,9 +182,12 @@ def sketch(A: Any, size: int, *, method: str = "gaussian", rng: Any = None,
         ``"sparse_sign"`` and ``"sparse"`` the matrix is a dask array built from one task per
         chunk (each generating its own block of S from the key and the chunk's offset) and a
         tree sum, equal to the in-memory sketch to rounding; for ``"coordinated"`` and
-        ``"threshold"`` the sample (indices, weights, τ) is computed at the call (one pass
-        shipping ``O(size)`` numbers per chunk) and is exactly the in-memory one, and the
-        sampled rows stay lazy. ``"srht"`` and ``"linf"`` raise ``ValueError`` on dask arrays.
+        ``"threshold"`` the sample is lazy too (``matrix``, ``indices`` and ``weights`` are
+        dask arrays of unknown length, ``threshold`` a 0-d dask array; :meth:`Sketch.compute`
+        computes them together) and is exactly the in-memory one. Computing it takes two
+        passes over ``A`` (rank the rows, then gather the sample; a fresh read unless ``A`` is
+        persisted), or one for an explicit ``threshold=``. ``"srht"`` and ``"linf"`` raise
+        ``ValueError`` on dask arrays.
     size : int
         Rows of the sketch, ``1 <= size <= n``. For ``"threshold"`` it is the *expected*
         number of rows: each row is kept independently, so the sketch has a random number of
@@ -205,7 +247,7 @@ def sketch(A: Any, size: int, *, method: str = "gaussian", rng: Any = None,
 def _sketch_dask(A: Any, size: int, method: Any, rng: Any, options: dict) -> Sketch:
     """:func:`sketch` of a ``dask.array.Array``: linear methods in
     :mod:`._linear_dask` (lazy, one task per chunk and a tree sum), sampling methods in
-    :mod:`._coordinated_dask` (the sample computed now, the rows lazy)."""
+    :mod:`._coordinated_dask` (a lazy sample of unknown length)."""
     from ..distributed import check_dask
     from . import _coordinated_dask, _linear_dask
 
@@ -314,8 +356,13 @@ def merge_sketches(sketches: Sequence[Sketch]) -> Sketch:
         raise ValueError(f"sketches: a block ends at row {spans[-1][1]} beyond n_total="
                          f"{first.n_total}")
     spec = _get_method(first.method)
-    if spec.linear and any(is_dask(s.matrix) for s in sketches):
-        from ._linear_dask import merge
+    sketches.sort(key=lambda s: s.offset)  # the blocks in row order: the samples stay sorted
+    if any(is_dask(s.matrix) for s in sketches):
+        if spec.linear:
+            from ._linear_dask import merge
 
-        return merge(sketches)  # a lazy tree sum (the sampling merge serves dask as it is)
+            return merge(sketches)  # a lazy tree sum
+        from ._coordinated_dask import merge as merge_samples
+
+        return merge_samples(sketches)  # a lazy merge of the samples
     return spec.merge(sketches)

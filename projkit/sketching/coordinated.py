@@ -155,25 +155,34 @@ def _intersect_sorted(a: Any, b: Any, xp: ModuleType) -> tuple[Any, Any]:
     return xp.nonzero(hit)[0], pos_c[hit]
 
 
-def _sampling_matmul(sa: Sketch, sb: Sketch) -> Any:
-    """The unbiased estimator Σ_{i∈S_A∩S_B} a_i b_iᵀ / min(1, w_i^A τ_A, w_i^B τ_B)."""
-    import array_api_compat
-
-    xp = array_api_compat.array_namespace(sa.indices)
-    ia, ib = _intersect_sorted(sa.indices, sb.indices, xp)
-    p = xp.minimum(sa.weights[ia] * sa.threshold, sb.weights[ib] * sb.threshold)
+def _estimate(idx_a: Any, w_a: Any, tau_a: Any, rows_a: Any, idx_b: Any, w_b: Any,
+             tau_b: Any, rows_b: Any, xp: ModuleType) -> Any:
+    """Σ_{i∈S_A∩S_B} a_i b_iᵀ / min(1, w_i^A τ_A, w_i^B τ_B) from two samples: their sorted
+    global rows, weights, thresholds and sampled rows (``rows_b`` may be a column block of
+    ``B``'s sampled rows, and ``rows_a`` of ``A``'s: the result is that block of ``W``)."""
+    ia, ib = _intersect_sorted(idx_a, idx_b, xp)
+    p = xp.minimum(w_a[ia] * tau_a, w_b[ib] * tau_b)
     p = xp.minimum(p, 1.0)
-    Ra = sa.matrix[ia]
-    Rb = sb.matrix[ib]
+    Ra = rows_a[ia]
+    Rb = rows_b[ib]
     inv = (1.0 / p).astype(Rb.dtype)
     if is_sparse(Rb):
         Rb_scaled = Rb.multiply(inv[:, None]).tocsr()
     else:
         Rb_scaled = Rb * inv[:, None]
     W = Ra.T @ Rb_scaled
-    if is_sparse(W) and not (is_sparse(sa.matrix) and is_sparse(sb.matrix)):
+    if is_sparse(W) and not (is_sparse(rows_a) and is_sparse(rows_b)):
         W = W.toarray()
     return xp.asarray(W) if not is_sparse(W) else W.tocsr()
+
+
+def _sampling_matmul(sa: Sketch, sb: Sketch) -> Any:
+    """The unbiased estimator of ``AᵀB`` (:func:`_estimate`) from two sampling sketches."""
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(sa.indices)
+    return _estimate(sa.indices, sa.weights, sa.threshold, sa.matrix,
+                    sb.indices, sb.weights, sb.threshold, sb.matrix, xp)
 
 
 def _vstack(mats: Sequence[Any]) -> Any:
@@ -188,39 +197,55 @@ def _ns(a: Any) -> ModuleType:
     return array_namespace(a)
 
 
-def _sampling_merge(sketches: Sequence[Sketch]) -> Sketch:
+def _merge_frame(sketches: Sequence[Sketch]) -> tuple[int, int, dict]:
+    """``n_rows``, ``offset`` and ``options`` of the merge of compatible block sketches, or a
+    ``ValueError`` for threshold sketches without one explicit ``threshold=``."""
     first = sketches[0]
-    xp = _ns(first.indices)
-    idx = xp.concatenate([s.indices for s in sketches])
-    w = xp.concatenate([s.weights for s in sketches])
-    rows = _vstack([s.matrix for s in sketches])
     n_rows = sum(s.n_rows for s in sketches)
     offset = min(s.offset for s in sketches)
     opts = dict(first.options)
     if n_rows == first.n_total and offset == 0:
         opts.pop("n_total", None)
+    if first.method == "threshold" and "threshold" not in first.options:
+        raise ValueError("sketches: threshold sketches of blocks merge only when every "
+                         "block was sketched with the same explicit threshold= (the "
+                         "automatic threshold depends on the whole matrix)")
+    return n_rows, offset, opts
+
+
+def _sampling_merge(sketches: Sequence[Sketch]) -> Sketch:
+    first = sketches[0]
+    n_rows, offset, opts = _merge_frame(sketches)
+    xp = _ns(first.indices)
+    idx = xp.concatenate([s.indices for s in sketches])
+    w = xp.concatenate([s.weights for s in sketches])
+    rows = _vstack([s.matrix for s in sketches])
     if first.method == "threshold":
-        if "threshold" not in first.options:
-            raise ValueError("sketches: threshold sketches of blocks merge only when every "
-                             "block was sketched with the same explicit threshold= (the "
-                             "automatic threshold depends on the whole matrix)")
         order = xp.argsort(idx)
         return replace(first, matrix=rows[order], indices=idx[order], weights=w[order],
                        n_rows=n_rows, offset=offset, options=opts)
-    k = first.size
-    ranks = row_hash(first.key, idx, xp) / w
-    taus = xp.asarray([s.threshold for s in sketches], dtype=xp.float64)
-    cand = xp.concatenate([ranks, taus])
+    keep, tau = _merge_priority(idx, w, [s.threshold for s in sketches], first.key, first.size,
+                               xp)
+    return replace(first, matrix=rows[keep], indices=idx[keep], weights=w[keep],
+                   threshold=tau, n_rows=n_rows, offset=offset, options=opts)
+
+
+def _merge_priority(idx: Any, w: Any, taus: Sequence[Any], key: int, size: int,
+                   xp: ModuleType) -> tuple[Any, float]:
+    """The priority sample of the union of block samples: the positions in ``idx`` (the blocks'
+    sampled rows, concatenated in row order) of the ``size`` smallest ranks, in row order, and
+    the new ``τ``, the next smallest of the ranks and of each block's own ``τ`` (a row a block
+    left out ranks above that block's ``τ``)."""
+    ranks = row_hash(key, idx, xp) / w
+    cand = xp.concatenate([ranks, xp.asarray(list(taus), dtype=xp.float64)])
     order = xp.argsort(cand)
-    kk = min(k, int(ranks.shape[0]))
+    kk = min(size, int(ranks.shape[0]))
     top = order[:kk]
     if bool(xp.any(top >= ranks.shape[0])):  # cannot happen for valid block sketches
         raise ValueError("sketches: inconsistent block sketches (a threshold ranks above a "
                          "kept row); were they made with the same size and key?")
     tau = float(cand[order[kk]]) if cand.shape[0] > kk else float("inf")
-    keep = xp.sort(top)
-    return replace(first, matrix=rows[keep], indices=idx[keep], weights=w[keep],
-                   threshold=tau, n_rows=n_rows, offset=offset, options=opts)
+    return xp.sort(top), tau
 
 
 for _m in ("coordinated", "threshold"):

@@ -38,10 +38,14 @@ def test_sketches_on_the_cluster(client):
         out = fut.result()
         np.testing.assert_allclose(out, projkit.sketch(A, 25, method=method, rng=7).matrix,
                                    rtol=0, atol=1e-12)
-    sk = projkit.sketch(X, 25, method="coordinated", rng=7)  # the sample runs on the workers
-    ref = projkit.sketch(A, 25, method="coordinated", rng=7)
-    assert np.array_equal(sk.indices, ref.indices) and sk.threshold == ref.threshold
-    assert np.array_equal(sk.matrix.compute(), ref.matrix)
+    for method in ("coordinated", "threshold"):  # the lazy sample, computed on the workers
+        sk = projkit.sketch(X, 25, method=method, rng=7)
+        ref = projkit.sketch(A, 25, method=method, rng=7)
+        done = sk.compute()  # the default scheduler is the client's cluster
+        assert np.array_equal(done.indices, ref.indices) and done.threshold == ref.threshold
+        assert np.array_equal(done.matrix, ref.matrix)
+        W = client.compute(projkit.approx_matmul(sk, sk)).result()
+        np.testing.assert_allclose(W, projkit.approx_matmul(ref, ref), rtol=1e-13)
     workers = {w for w in client.run(lambda: 1)}
     assert len(workers) == 2
 

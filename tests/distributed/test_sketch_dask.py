@@ -4,6 +4,7 @@ chunk invariance, laziness, sparse chunks, combination, merging and bad input.""
 from __future__ import annotations
 
 import collections
+import math
 import threading
 
 import dask
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from dask.core import get_dependencies
+from dask.utils import key_split
 
 import projkit
 from projkit.distributed import transpose_matmul
@@ -35,11 +37,14 @@ def _rounding(ref):
 
 
 def _assert_same_sampling(sk, ref):
+    # a sketch of a dask array is lazy: its sample is dask arrays until computed
+    assert all(isinstance(a, da.Array) for a in (sk.matrix, sk.indices, sk.weights, sk.threshold))
+    sk = sk.compute()
+    assert isinstance(sk.threshold, float) and isinstance(sk.indices, np.ndarray)
     assert np.array_equal(sk.indices, ref.indices)
     assert np.array_equal(sk.weights, ref.weights)  # bit for bit: same row sums
     assert sk.threshold == ref.threshold
-    mat = sk.matrix.compute()
-    mat = mat.toarray() if sp.issparse(mat) else mat
+    mat = sk.matrix.toarray() if sp.issparse(sk.matrix) else sk.matrix
     refm = ref.matrix.toarray() if sp.issparse(ref.matrix) else ref.matrix
     assert np.array_equal(mat, refm)
 
@@ -127,15 +132,52 @@ def test_lazy_graph_one_task_per_chunk(method):
     assert set(rc.calls.values()) == {1} and len(rc.calls) == len(xkeys)
 
 
-def test_sampling_reads_each_chunk_once_and_rows_stay_lazy():
+def _readers(arr, X):
+    """Tasks of ``arr``'s graph that read chunks of ``X`` (their keys, including those of any
+    clone of ``X``'s graph), each with the chunks it reads."""
+    graph = dict(arr.__dask_graph__())
+    xkeys = {k for k in graph if key_split(k) == key_split(X.name)}  # a clone's keys too
+    assert {k for row in X.__dask_keys__() for k in row} <= xkeys
+    readers = {k: get_dependencies(graph, k) & xkeys for k in graph if k not in xkeys}
+    return {k: v for k, v in readers.items() if v}
+
+
+@pytest.mark.parametrize("method", SAMPLING)
+def test_sampling_sketch_is_lazy_two_passes_no_task_holds_x(method):
+    """Nothing is read at the call; computing reads every chunk twice (rank the rows, then
+    gather the sample, from a fresh read so that no chunk is held between the passes), or
+    once for an explicit threshold, known at the call; no task sees more than one chunk."""
     A = _data()
     rc = _ReadCounter(A, ((13, 40, 7, 43), (7,)))
-    sk = projkit.sketch(rc.X, M, method="coordinated", rng=3)
-    assert set(rc.calls.values()) == {1}  # the sample: one pass
-    assert isinstance(sk.matrix, da.Array)
+    for opts, reads in (({}, 2), ({"threshold": 0.05}, 1)):
+        if method == "coordinated" and opts:
+            continue
+        rc.calls.clear()
+        sk = projkit.sketch(rc.X, M, method=method, rng=3, **opts)
+        assert sum(rc.calls.values()) == 0  # nothing computed at call time
+        for arr in (sk.matrix, sk.indices, sk.weights):
+            assert isinstance(arr, da.Array) and len(arr.__dask_graph__()) > 1
+            readers = _readers(arr, rc.X)
+            assert readers and all(len(v) == 1 for v in readers.values())
+        assert math.isnan(sk.matrix.shape[0]) and sk.matrix.numblocks == (4, 1)
+        with pytest.raises(ValueError, match="nbytes.*unknown length.*compute"):
+            _ = sk.nbytes
+        done = sk.compute(scheduler="threads")
+        assert set(rc.calls.values()) == {reads} and len(rc.calls) == 4
+        ref = projkit.sketch(A, M, method=method, rng=3, **opts)
+        assert np.array_equal(done.matrix, ref.matrix) and done.nbytes == ref.nbytes
+
+
+def test_persisted_input_is_not_cloned():
+    A = _data()
+    X = da.from_array(A, chunks=(20, 7)).persist(scheduler="threads")
+    sk = projkit.sketch(X, M, method="coordinated", rng=3)
+    xkeys = {k for row in X.__dask_keys__() for k in row}
     graph = dict(sk.matrix.__dask_graph__())
-    xkeys = {k for row in rc.X.__dask_keys__() for k in row}
-    assert all(len(get_dependencies(graph, k) & xkeys) <= 1 for k in graph)
+    assert xkeys <= set(graph)  # the take pass reads the held chunks themselves
+    assert not any(str(k[0]).startswith(X.name) for k in graph
+                   if isinstance(k, tuple) and k not in xkeys)
+    _assert_same_sampling(sk, projkit.sketch(A, M, method="coordinated", rng=3))
 
 
 def _sparse_data(n=N, d=D, seed=0):
@@ -175,8 +217,9 @@ def test_sparse_chunks_stay_sparse(method, no_densify):
     if method in LINEAR:
         np.testing.assert_allclose(sk.matrix.compute(), ref.matrix, rtol=0, atol=1e-12)
     else:
-        assert np.array_equal(sk.indices, ref.indices) and sk.threshold == ref.threshold
-        rows = sk.matrix.compute()
+        done = sk.compute()
+        assert np.array_equal(done.indices, ref.indices) and done.threshold == ref.threshold
+        rows = done.matrix
         assert sp.issparse(rows) and (rows != ref.matrix).nnz == 0
         W = projkit.approx_matmul(sk, sk).compute()
         Wref = projkit.approx_matmul(ref, ref)
@@ -196,22 +239,57 @@ def test_approx_matmul_of_separate_dask_sketches(method):
     np.testing.assert_allclose(W.compute(), ref, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", LINEAR + ("coordinated",))
-def test_blockwise_merge_equals_whole(method):
+@pytest.mark.parametrize("order", [1, -1], ids=["in-order", "reversed"])
+@pytest.mark.parametrize("method", LINEAR + SAMPLING)
+def test_blockwise_merge_equals_whole(method, order):
     A = _data()
     X = da.from_array(A, chunks=(30, 7))
     k = 61
-    parts = [projkit.sketch(X[:k], M, method=method, rng=8, offset=0, n_total=N),
-             projkit.sketch(X[k:], M, method=method, rng=8, offset=k, n_total=N)]
-    merged = projkit.merge_sketches(parts)
-    whole = projkit.sketch(A, M, method=method, rng=8)
+    opts = {"threshold": 0.05} if method == "threshold" else {}
+    parts = [projkit.sketch(X[:k], M, method=method, rng=8, offset=0, n_total=N, **opts),
+             projkit.sketch(X[k:], M, method=method, rng=8, offset=k, n_total=N, **opts)]
+    merged = projkit.merge_sketches(parts[::order])  # blocks in any order
+    whole = projkit.sketch(A, M, method=method, rng=8, **opts)
     assert merged.n_rows == N and merged.offset == 0 and merged.options == whole.options
-    if method == "coordinated":
+    if method in SAMPLING:
         _assert_same_sampling(merged, whole)
+        # the in-memory merge of the same blocks, given in the same order, agrees too
+        mem = projkit.merge_sketches([p.compute() for p in parts[::order]])
+        assert np.array_equal(mem.indices, whole.indices) and mem.threshold == whole.threshold
     else:
         assert isinstance(merged.matrix, da.Array)
         np.testing.assert_allclose(merged.matrix.compute(), whole.matrix, rtol=0,
                                    atol=_rounding(whole.matrix))
+
+
+def test_sampling_products_and_merges_are_lazy():
+    """approx_matmul and merge_sketches of lazy sampling sketches read nothing at the call,
+    and their results equal the in-memory ones."""
+    rng = np.random.default_rng(3)
+    A, B = rng.standard_normal((N, 4)), rng.standard_normal((N, 3))
+    ra, rb = _ReadCounter(A, ((20,) * 5 + (3,), (2, 2))), _ReadCounter(B, ((33, 70), (3,)))
+    sa = projkit.sketch(ra.X, M, method="coordinated", rng=4)
+    sb = projkit.sketch(rb.X, M, method="coordinated", rng=4)
+    W = projkit.approx_matmul(sa, sb)
+    parts = [projkit.sketch(ra.X[:50], M, method="coordinated", rng=4, offset=0, n_total=N),
+             projkit.sketch(ra.X[50:], M, method="coordinated", rng=4, offset=50, n_total=N)]
+    merged = projkit.merge_sketches(parts)
+    assert isinstance(W, da.Array) and W.shape == (4, 3) and W.numblocks == (2, 1)
+    assert sum(ra.calls.values()) + sum(rb.calls.values()) == 0
+    ref_a = projkit.sketch(A, M, method="coordinated", rng=4)
+    ref_b = projkit.sketch(B, M, method="coordinated", rng=4)
+    np.testing.assert_allclose(W.compute(), projkit.approx_matmul(ref_a, ref_b), rtol=1e-13,
+                               atol=1e-13)
+    _assert_same_sampling(merged, ref_a)
+
+
+def test_merging_dask_and_in_memory_sampling_sketches_is_refused():
+    A = _data()
+    parts = [projkit.sketch(da.from_array(A[:50], chunks=25), M, method="coordinated", rng=1,
+                            offset=0, n_total=N),
+             projkit.sketch(A[50:], M, method="coordinated", rng=1, offset=50, n_total=N)]
+    with pytest.raises(TypeError, match="sketches: expected sketches of dask arrays only"):
+        projkit.merge_sketches(parts)
 
 
 @pytest.mark.parametrize("method", LINEAR)

@@ -81,13 +81,19 @@ def test_merge_equals_whole_priority(sparse):
     parts = [projkit.sketch(X[a:b], 90, method="coordinated", rng=5, offset=a, n_total=N)
              for a, b in zip(cuts, cuts[1:], strict=False)]
     whole = projkit.sketch(X, 90, method="coordinated", rng=5)
-    merged = projkit.merge_sketches(parts)
-    np.testing.assert_array_equal(merged.indices, whole.indices)
-    assert merged.threshold == whole.threshold and merged.n_rows == N
-    Mm = merged.matrix.toarray() if sparse else merged.matrix
-    Mw = whole.matrix.toarray() if sparse else whole.matrix
-    np.testing.assert_array_equal(Mm, Mw)
-    projkit.approx_matmul(merged, whole)
+    # the blocks in any order: a merge kept them in the order given, so a shuffled list gave
+    # unsorted indices and a wrong approx_matmul
+    for order in ([0, 1, 2, 3], [3, 1, 0, 2]):
+        merged = projkit.merge_sketches([parts[i] for i in order])
+        np.testing.assert_array_equal(merged.indices, whole.indices)
+        assert merged.threshold == whole.threshold and merged.n_rows == N
+        Mm = merged.matrix.toarray() if sparse else merged.matrix
+        Mw = whole.matrix.toarray() if sparse else whole.matrix
+        np.testing.assert_array_equal(Mm, Mw)
+        W = projkit.approx_matmul(merged, whole)
+        Ww = projkit.approx_matmul(whole, whole)
+        np.testing.assert_array_equal(W.toarray() if sparse else W,
+                                      Ww.toarray() if sparse else Ww)
 
 
 def test_merge_threshold_needs_explicit_threshold():
