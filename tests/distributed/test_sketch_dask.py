@@ -348,6 +348,18 @@ def test_bad_dask_input():
         transpose_matmul(X, B)
     with pytest.raises(ValueError, match="A: expected a 2-D"):
         projkit.sketch(da.ones(5, chunks=2), 2, rng=0)
+    # the sampling methods check at the call, before any graph is built
+    with pytest.raises(ValueError, match="size: expected an int"):
+        projkit.sketch(X, N + 1, method="coordinated", rng=0)
+    with pytest.raises(ValueError, match="threshold: expected a positive finite"):
+        projkit.sketch(X, M, method="threshold", rng=0, threshold=-1.0)
+    with pytest.raises(ValueError, match="unknown.*NaN"):
+        projkit.sketch(unknown, M, method="coordinated", rng=0)
+    lazy = projkit.sketch(X, M, method="coordinated", rng=0)
+    with pytest.raises(TypeError, match="mix array libraries"):
+        projkit.approx_matmul(lazy, projkit.sketch(A, M, method="coordinated", rng=0))
+    with pytest.raises(ValueError, match="different numbers of rows"):
+        projkit.approx_matmul(lazy, projkit.sketch(X[:50], M, method="coordinated", rng=0))
 
 
 @pytest.mark.gpu
@@ -384,3 +396,20 @@ def test_functions_without_a_dask_engine_refuse_instead_of_computing(call):
     with pytest.raises(TypeError, match="no Dask engine.*sketch, sketch_operator"):
         call(X)
     assert computed == []
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("method", SAMPLING)
+def test_cupy_chunks_sampling(method):
+    cupy = pytest.importorskip("cupy")
+    A = _data()
+    X = da.from_array(cupy.asarray(A), chunks=((13, 40, 7, 43), (3, 4)), asarray=False)
+    sk = projkit.sketch(X, M, method=method, rng=5).compute()
+    assert isinstance(sk.matrix, cupy.ndarray)  # the sampled rows stay on the device
+    ref = projkit.sketch(A, M, method=method, rng=5)
+    assert np.array_equal(sk.indices, ref.indices) and sk.threshold == ref.threshold
+    assert np.array_equal(cupy.asnumpy(sk.matrix), ref.matrix)
+    W = projkit.approx_matmul(projkit.sketch(X, M, method=method, rng=5),
+                              projkit.sketch(X, M, method=method, rng=5)).compute()
+    assert isinstance(W, cupy.ndarray)
+    np.testing.assert_allclose(cupy.asnumpy(W), projkit.approx_matmul(ref, ref), rtol=1e-12)
