@@ -35,6 +35,7 @@ __all__ = [
     "conj_t",
     "csr",
     "dense",
+    "eigh_top",
     "eps",
     "numerical_rank",
     "orth",
@@ -268,3 +269,75 @@ def orth(xp: ModuleType, Y: Any) -> Any:
     """Orthonormal basis of ``range(Y)``: Cholesky-QR2, else Householder QR."""
     Q = cholqr2(xp, Y)
     return Q if Q is not None else orth_householder(xp, Y, overwrite=True)
+
+
+# ----------------------------------------------------------------------------- eigensolver
+
+_SYEVR: dict[str, Any] = {}  # LAPACK ?syevr through ctypes, by dtype character, once loaded
+
+
+def _syevr(char: str) -> Any:
+    """SciPy's ``?syevr`` (``scipy.linalg.cython_lapack``) as a ctypes function, which releases
+    the GIL for the call; None when it cannot be loaded."""
+    if char not in _SYEVR:
+        import ctypes
+
+        try:
+            from numba.extending import get_cython_function_address
+
+            addr = get_cython_function_address("scipy.linalg.cython_lapack", f"{char}syevr")
+        except Exception:  # any failure to load it: SciPy's wrapper serves instead
+            _SYEVR[char] = None
+            return None
+        p, i = ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)
+        # jobz range uplo n a lda vl vu il iu abstol m w z ldz isuppz work lwork iwork liwork info
+        _SYEVR[char] = ctypes.CFUNCTYPE(None, p, p, p, i, p, i, p, p, i, i, p, i, p, p, i, p, p,
+                                        i, p, i, i)(addr)
+    return _SYEVR[char]
+
+
+def eigh_top(G: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest eigenpairs (ascending) of a symmetric float32/float64 NumPy matrix
+    (its lower triangle is read), by LAPACK ``?syevr`` for that index range.
+
+    The same call, with the same arguments and workspace, as
+    ``scipy.linalg.eigh(G, subset_by_index=[n - k, n - 1], driver="evr")``, made through
+    ctypes with the GIL released: SciPy's wrapper holds it, so threads that each factor a
+    matrix (one layer each) ran one at a time. Falls back to SciPy when the routine cannot be
+    loaded.
+    """
+    import ctypes
+
+    n = int(G.shape[0])
+    fn = _syevr("d" if G.dtype == np.float64 else "s") if G.dtype in (np.float32,
+                                                                      np.float64) else None
+    if fn is None or not 1 <= k <= n:
+        import scipy.linalg as sl
+
+        return sl.eigh(G, subset_by_index=[n - k, n - 1], driver="evr", check_finite=False)
+    a = np.array(G, order="F")  # overwritten by the routine
+    c_int = ctypes.c_int
+    jobz, rng, uplo = (ctypes.c_char(b) for b in (b"V", b"I", b"L"))
+    vl, vu, abstol = (np.zeros(1, dtype=a.dtype) for _ in range(3))  # abstol 0: LAPACK's default
+    m, info = c_int(0), c_int(0)
+    w = np.empty(n, dtype=a.dtype)
+    z = np.empty((n, k), dtype=a.dtype, order="F")
+    isuppz = np.empty(2 * k, dtype=np.intc)
+    il, iu, nn, ld = c_int(n - k + 1), c_int(n), c_int(n), c_int(max(1, n))
+
+    def call(work: np.ndarray, lwork: int, iwork: np.ndarray, liwork: int) -> None:
+        fn(ctypes.byref(jobz), ctypes.byref(rng), ctypes.byref(uplo), ctypes.byref(nn),
+           a.ctypes.data, ctypes.byref(ld), vl.ctypes.data, vu.ctypes.data, ctypes.byref(il),
+           ctypes.byref(iu), abstol.ctypes.data, ctypes.byref(m), w.ctypes.data, z.ctypes.data,
+           ctypes.byref(ld), isuppz.ctypes.data, work.ctypes.data, ctypes.byref(c_int(lwork)),
+           iwork.ctypes.data, ctypes.byref(c_int(liwork)), ctypes.byref(info))
+
+    wq, iq = np.empty(1, dtype=a.dtype), np.empty(1, dtype=np.intc)
+    call(wq, -1, iq, -1)  # the workspace query
+    lwork, liwork = int(wq[0]), int(iq[0])
+    call(np.empty(max(1, lwork), dtype=a.dtype), lwork, np.empty(max(1, liwork), np.intc),
+         liwork)
+    if info.value != 0:
+        raise np.linalg.LinAlgError(f"eigh_top: LAPACK {a.dtype.char}syevr failed "
+                                    f"(info={info.value})")
+    return w[: m.value].copy(), z[:, : m.value]

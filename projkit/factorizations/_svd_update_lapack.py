@@ -54,14 +54,13 @@ def small_svd(M: Any, k: int, eps: float,
         max_ratio = eps**-0.25
     p, q = M.shape
     if min(p, q) > k:
-        import scipy.linalg as sl
+        from .._backend.linalg import eigh_top
 
         small = q <= p
         Gm = M.T @ M if small else M @ M.T
         d = Gm.shape[0]
-        if d >= 4 * k:
-            lam, W = sl.eigh(Gm, subset_by_index=[d - k, d - 1], driver="evr",
-                             check_finite=False)
+        if d >= 4 * k:  # syevr for the top k, with the GIL released (threads run side by side)
+            lam, W = eigh_top(Gm, k)
         else:
             lam, W = np.linalg.eigh(Gm)
             lam, W = lam[d - k :], W[:, d - k :]

@@ -317,8 +317,11 @@ class ProjectedAdam(torch.optim.Optimizer):
 
         Each refresh is one LAPACK SVD (or Gram eigensolve) on one BLAS thread (threaded,
         these latency-bound factorizations fight torch's threads), so the layers' SVDs run
-        concurrently instead: the same calls with the same results, on all the cores. Nothing
-        is done when fewer than two are due or torch runs on one thread.
+        concurrently instead: the same calls with the same results, on all the cores. Both
+        release the GIL (NumPy's ``gesdd``; ``syevr`` through
+        :func:`projkit._backend.linalg.eigh_top`, since SciPy's wrapper holds it and the
+        eigensolves ran one at a time). Nothing is done when fewer than two are due or torch
+        runs on one thread.
         """
         workers = torch.get_num_threads()
         if workers < 2:
