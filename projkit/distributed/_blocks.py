@@ -93,7 +93,16 @@ def check_row_chunks(A: Any, B: Any, *, names: tuple[str, str] = ("A", "B")) -> 
 def materialized(A: Any) -> bool:
     """Whether every chunk of the dask array ``A`` is data already (persisted on the threaded
     scheduler or on a cluster): a pass then reads the held chunks, and re-reading ``A`` from
-    its source (:func:`fresh_pass`) is moot."""
+    its source (:func:`fresh_pass`) is moot.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np
+    >>> from projkit.distributed import materialized
+    >>> X = da.from_array(np.ones((6, 2)), chunks=3) + 1
+    >>> materialized(X), materialized(X.persist(scheduler="threads"))
+    (False, True)
+    """
     from dask.core import flatten
 
     graph = A.__dask_graph__()
@@ -121,6 +130,16 @@ def fresh_pass(M: Any, after: Any, reread: bool) -> Any:
     than the cluster's memory be processed. (:func:`dask.graph_manipulation.bind` does this
     for blockwise layers only: it leaves the tasks of a slice or a rechunk unrenamed, and the
     pass then shares ``M``'s chunks after all.)
+
+    Examples
+    --------
+    >>> import dask, dask.array as da, numpy as np
+    >>> from projkit.distributed import fresh_pass
+    >>> X = da.from_array(np.arange(12.0).reshape(6, 2), chunks=3)[1:] * 2
+    >>> total = X.sum()
+    >>> Y = fresh_pass(X, total, True) / total  # reads X again once the sum is known
+    >>> Y.name != X.name, bool(np.allclose(Y.compute(), X.compute() / X.compute().sum()))
+    (True, True)
     """
     if not reread:
         return M

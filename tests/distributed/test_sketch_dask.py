@@ -362,12 +362,17 @@ def test_bad_dask_input():
         projkit.approx_matmul(lazy, projkit.sketch(X[:50], M, method="coordinated", rng=0))
 
 
+def _cupy_chunks():
+    cupy = pytest.importorskip("cupy")
+    A = _data()
+    return cupy, A, da.from_array(cupy.asarray(A), chunks=((13, 40, 7, 43), (3, 4)),
+                                  asarray=False)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("method", LINEAR)
 def test_cupy_chunks(method):
-    cupy = pytest.importorskip("cupy")
-    A = _data()
-    X = da.from_array(cupy.asarray(A), chunks=((13, 40, 7, 43), (3, 4)), asarray=False)
+    cupy, A, X = _cupy_chunks()
     sk = projkit.sketch(X, M, method=method, rng=5)
     out = sk.matrix.compute()
     assert isinstance(out, cupy.ndarray)  # the chunks stay on the device
@@ -401,9 +406,7 @@ def test_functions_without_a_dask_engine_refuse_instead_of_computing(call):
 @pytest.mark.gpu
 @pytest.mark.parametrize("method", SAMPLING)
 def test_cupy_chunks_sampling(method):
-    cupy = pytest.importorskip("cupy")
-    A = _data()
-    X = da.from_array(cupy.asarray(A), chunks=((13, 40, 7, 43), (3, 4)), asarray=False)
+    cupy, A, X = _cupy_chunks()
     sk = projkit.sketch(X, M, method=method, rng=5).compute()
     assert isinstance(sk.matrix, cupy.ndarray)  # the sampled rows stay on the device
     ref = projkit.sketch(A, M, method=method, rng=5)
