@@ -39,8 +39,8 @@ def right_divide(K: Any, X: Any, kappa_max: float) -> tuple[Any, float]:
     return sl.lu_solve((lu, piv), X.T, trans=1, check_finite=False).T, kappa
 
 
-def small_svd(M: Any, k: int, eps: float,
-              max_ratio: float | None = None) -> tuple[Any, Any, Any, float]:
+def small_svd(M: Any, k: int, eps: float, max_ratio: float | None = None, *,
+              right: bool = True) -> tuple[Any, Any, Any, float]:
     """Top-``k`` SVD ``F T Gᵀ`` of the small core ``M`` and the orthogonality loss it adds.
 
     The ``O((k + s)³)`` SVD of the core is the bottleneck of every method once the rest is
@@ -48,7 +48,8 @@ def small_svd(M: Any, k: int, eps: float,
     or ``syevr`` for a subset when ``s ≫ k``: 2-3x faster than ``gesdd``). That squares the
     condition number, so it is accepted only while ``(T₁/T_k)² ≤ max_ratio`` (default
     ``u^{-1/4}``, 8e3 in float64), and its loss of orthogonality ``u (T₁/T_k)²`` is reported;
-    otherwise a full SVD.
+    otherwise a full SVD. ``right=False``: ``G`` is not wanted and may come back as None (the
+    ``q × k`` product that forms it from a wide core is skipped).
     """
     if max_ratio is None:
         max_ratio = eps**-0.25
@@ -69,7 +70,8 @@ def small_svd(M: Any, k: int, eps: float,
             T = np.sqrt(lam)
             if small:
                 return (M @ W) / T[None, :], T, W, eps * float(lam[0] / lam[-1])
-            return W, T, (M.T @ W) / T[None, :], eps * float(lam[0] / lam[-1])
+            return (W, T, (M.T @ W) / T[None, :] if right else None,
+                    eps * float(lam[0] / lam[-1]))
     F, T, Gt = np.linalg.svd(M, full_matrices=False)
     return F[:, :k], T[:k], Gt[:k].T, 0.0
 

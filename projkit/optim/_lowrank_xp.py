@@ -83,7 +83,8 @@ def _svd_left_cpu(xp: ModuleType, H: Any, r: int) -> Any:
     out = np.empty((Hs.shape[0], d, r), dtype=H.dtype)
     with serial_blas(np):
         for b in range(Hs.shape[0]):
-            F = small_svd(np.asarray(Hs[b], dtype=np.float64), r, u64, max_ratio=ratio)[0]
+            F = small_svd(np.asarray(Hs[b], dtype=np.float64), r, u64, max_ratio=ratio,
+                          right=False)[0]
             out[b] = F[:, :r]
     return out.reshape(H.shape[:-2] + (d, r))
 
