@@ -215,6 +215,10 @@ class ProjectedAdam(torch.optim.Optimizer):
     ``2 r n + d r`` (``d r`` for the basis; ``r`` indices for ``dct``); :meth:`state_nbytes`
     reports it.
 
+    On the CPU, a group of float32/float64 tensors is updated by torch's fused AdamW kernel
+    (torch 2.4 and later: one pass per tensor), any other group by foreach ops; both compute
+    the same update to rounding.
+
     References
     ----------
     .. [1] J. Zhao et al., "GaLore: Memory-Efficient LLM Training by Gradient Low-Rank
@@ -290,25 +294,10 @@ class ProjectedAdam(torch.optim.Optimizer):
                 ts.append(t + 1)
             if not ps:
                 continue
-            # Adam on the (low-rank) moments of the whole group, one foreach call per op:
-            # N = (m / (1 - b1ᵗ)) / (√(v / (1 - b2ᵗ)) + eps), the bias correction of m
-            # folded into the step size as torch's Adam does
-            torch._foreach_lerp_(ms, gs, 1 - b1)
-            torch._foreach_mul_(vs, b2)
-            torch._foreach_addcmul_(vs, gs, gs, value=1 - b2)
-            denoms = torch._foreach_sqrt(vs)
-            torch._foreach_div_(denoms, [math.sqrt(1 - b2**t) for t in ts])
-            torch._foreach_add_(denoms, eps)
-            if wd:
-                torch._foreach_mul_(ps, 1 - lr * wd)
-            for p, m, denom, t in zip(ps, ms, denoms, ts, strict=True):
-                step_size = lr / (1 - b1**t)
-                if hook is not None and hook.projects(p):
-                    hook.add_back_(p, m / denom, alpha=-step_size)
-                elif m.dtype == p.dtype:
-                    p.addcdiv_(m, denom, value=-step_size)
-                else:
-                    p.add_((m / denom).to(p.dtype), alpha=-step_size)
+            if _fused_cpu(ps, gs):
+                _adam_fused(hook, ps, gs, ms, vs, ts, lr, b1, b2, eps, wd)
+            else:
+                _adam_foreach(hook, ps, gs, ms, vs, ts, lr, b1, b2, eps, wd)
         return loss
 
     def _refresh_in_parallel(self) -> dict[int, torch.Tensor]:
@@ -364,3 +353,74 @@ class ProjectedAdam(torch.optim.Optimizer):
             for h, st in zip(self._hooks, projectors, strict=True):
                 if h is not None and st is not None:
                     h.load_state_dict(st)
+
+
+_FUSED_OK: list[bool] = []  # whether torch's CPU fused AdamW kernel runs here (probed once)
+
+
+def _fused_cpu(ps: list[torch.Tensor], gs: list[torch.Tensor]) -> bool:
+    """Whether one :func:`torch._fused_adamw_` call can serve the group: CPU tensors of
+    float32/float64, each (low-rank) gradient typed like its parameter or projected, and a
+    torch whose CPU kernel exists (2.4 and later; probed on a one-element tensor)."""
+    for p, g in zip(ps, gs, strict=True):
+        if (p.device.type != "cpu" or g.device.type != "cpu"
+                or g.dtype not in (torch.float32, torch.float64)
+                or (g.shape == p.shape and g.dtype != p.dtype)):
+            return False
+    if not _FUSED_OK:
+        try:
+            p, g, m, v = (torch.zeros(1) for _ in range(4))
+            torch._fused_adamw_([p], [g], [m], [v], [], [torch.ones(())], lr=0.1, beta1=0.9,
+                                beta2=0.9, weight_decay=0.0, eps=1e-8, amsgrad=False,
+                                maximize=False)
+            _FUSED_OK.append(True)
+        except (AttributeError, NotImplementedError, RuntimeError):
+            _FUSED_OK.append(False)
+    return _FUSED_OK[0]
+
+
+def _adam_fused(hook: GradientProjectorHook | None, ps: list[torch.Tensor],
+                gs: list[torch.Tensor], ms: list[torch.Tensor], vs: list[torch.Tensor],
+                ts: list[int], lr: float, b1: float, b2: float, eps: float, wd: float) -> None:
+    """Adam(W) on a group in one call of torch's fused CPU kernel (one pass per tensor instead
+    of six foreach ops). A projected parameter's "parameter" there is a zero tensor shaped
+    like its moments, which the kernel turns into the step ``−lr/(1 − b1ᵗ) · N``; that is
+    added back to ``W`` by one GEMM (:meth:`GradientProjectorHook.add_back_`) after ``W``'s
+    own decoupled decay. The zero tensor stays zero under the kernel's decay."""
+    proj = [hook is not None and hook.projects(p) for p in ps]
+    targets = [torch.zeros_like(g) if q else p for p, g, q in zip(ps, gs, proj, strict=True)]
+    if wd and any(proj):
+        torch._foreach_mul_([p for p, q in zip(ps, proj, strict=True) if q], 1 - lr * wd)
+    steps: dict[int, torch.Tensor] = {}
+    torch._fused_adamw_(targets, gs, ms, vs, [],
+                        [steps.setdefault(t, torch.tensor(float(t))) for t in ts],
+                        lr=lr, beta1=b1, beta2=b2, weight_decay=wd, eps=eps, amsgrad=False,
+                        maximize=False)
+    for p, d, q in zip(ps, targets, proj, strict=True):
+        if q and hook is not None:
+            hook.add_back_(p, d)
+
+
+def _adam_foreach(hook: GradientProjectorHook | None, ps: list[torch.Tensor],
+                  gs: list[torch.Tensor], ms: list[torch.Tensor], vs: list[torch.Tensor],
+                  ts: list[int], lr: float, b1: float, b2: float, eps: float,
+                  wd: float) -> None:
+    """Adam(W) on a group, one foreach call per op (any device and dtype):
+    ``N = (m / (1 - b1ᵗ)) / (√(v / (1 - b2ᵗ)) + eps)``, the bias correction of ``m`` folded
+    into the step size as torch's Adam does."""
+    torch._foreach_lerp_(ms, gs, 1 - b1)
+    torch._foreach_mul_(vs, b2)
+    torch._foreach_addcmul_(vs, gs, gs, value=1 - b2)
+    denoms = torch._foreach_sqrt(vs)
+    torch._foreach_div_(denoms, [math.sqrt(1 - b2**t) for t in ts])
+    torch._foreach_add_(denoms, eps)
+    if wd:
+        torch._foreach_mul_(ps, 1 - lr * wd)
+    for p, m, denom, t in zip(ps, ms, denoms, ts, strict=True):
+        step_size = lr / (1 - b1**t)
+        if hook is not None and hook.projects(p):
+            hook.add_back_(p, m / denom, alpha=-step_size)
+        elif m.dtype == p.dtype:
+            p.addcdiv_(m, denom, value=-step_size)
+        else:
+            p.add_((m / denom).to(p.dtype), alpha=-step_size)

@@ -684,6 +684,56 @@ def test_projected_adam_parallel_refresh_is_the_sequential_one(monkeypatch):
         torch.testing.assert_close(pa, pb, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("wd", [0.0, 0.1])
+def test_projected_adam_fused_kernel_is_the_foreach_update(monkeypatch, wd):
+    # CPU float groups take torch's fused AdamW kernel (a zero "parameter" turned into the
+    # low-rank step); any other group the foreach ops: the same update to rounding
+    torch = pytest.importorskip("torch")
+    from projkit.interop import _lowrank_torch as lt
+    from projkit.interop.torch import ProjectedAdam
+
+    assert lt._fused_cpu([torch.zeros(2, 2)], [torch.zeros(2, 1)]) == (
+        tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4))
+    a, b = _torch_model(torch), _torch_model(torch)
+    opts = dict(lr=1e-2, rank=3, update_gap=3, weight_decay=wd, rng=0)
+    _train(torch, a, ProjectedAdam(a.parameters(), **opts), 7)
+    monkeypatch.setattr(lt, "_fused_cpu", lambda ps, gs: False)
+    _train(torch, b, ProjectedAdam(b.parameters(), **opts), 7)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+
+
+def test_projected_adam_bfloat16_parameters():
+    # bfloat16 weights: gradients projected in float32, moments float32, weights stay bf16
+    # (the foreach path, not the fused kernel); the steps are the float32 model's
+    torch = pytest.importorskip("torch")
+    from projkit.interop import _lowrank_torch as lt
+    from projkit.interop.torch import ProjectedAdam
+
+    a, b = _torch_model(torch), _torch_model(torch).to(torch.bfloat16)
+    assert not lt._fused_cpu([b[0].bias], [b[0].bias.detach()])
+    w0 = [[p.detach().clone().float() for p in m.parameters()] for m in (a, b)]
+    g = torch.Generator().manual_seed(1)
+    X, y = torch.randn(32, 6, generator=g), torch.randn(32, 3, generator=g)
+    opts = dict(lr=1e-2, rank=3, update_gap=50, rng=0)
+    opt_b = ProjectedAdam(b.parameters(), **opts)
+    for model, opt in ((a, ProjectedAdam(a.parameters(), **opts)), (b, opt_b)):
+        for _ in range(3):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(X.to(model[0].weight.dtype)).float(),
+                                         y).backward()
+            opt.step()
+    assert all(p.dtype == torch.bfloat16 for p in b.parameters())
+    assert opt_b.state[b[0].weight]["exp_avg"].dtype == torch.float32
+    for pa, pb, a0, b0 in zip(a.parameters(), b.parameters(), *w0, strict=True):
+        step_a, step_b = pa.detach() - a0, pb.detach().float() - b0
+        # bf16 keeps 8 bits: each weight (~0.4) is rounded by up to 1e-3 per step against
+        # steps of ~1e-2, and the bf16 forward pass perturbs the gradients; 3 steps land
+        # within 2-21 % of the float32 ones here. 35 % fails a zero step (100 %) and a step
+        # 1.5x too large (50 %)
+        assert float((step_b - step_a).norm() / step_a.norm()) < 0.35
+
+
 def test_hook_passes_vectors_through_and_carries_moments():
     torch = pytest.importorskip("torch")
     from projkit.interop.torch import GradientProjectorHook
