@@ -194,6 +194,25 @@ def test_check_adjoint_accepts_true_adjoints_and_rejects_wrong_ones():
         check_adjoint(A, adjoint=lambda y: A @ np.ones((5, y.shape[1])))
 
 
+def test_cython_address_is_numbas_and_needs_no_numba():
+    # the LAPACK pointer is read from SciPy's capsule without importing Numba (0.2 s)
+    import subprocess
+    import sys
+
+    from numba.extending import get_cython_function_address
+
+    for name in ("dsyevr", "ssyevr"):
+        assert linalg._cython_address("scipy.linalg.cython_lapack", name) == (
+            get_cython_function_address("scipy.linalg.cython_lapack", name))
+    with pytest.raises(KeyError):
+        linalg._cython_address("scipy.linalg.cython_lapack", "no_such_routine")
+    code = ("import sys, numpy as np; from projkit._backend import linalg; "
+            "linalg.eigh_top(np.eye(3), 1); print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(("n", "k"), [(300, 40), (33, 33), (1, 1)])
 def test_eigh_top_is_scipys_syevr_bit_for_bit(dtype, n, k):
