@@ -144,6 +144,20 @@ class ProjectedAdamStep:
         self.opt.step()
 
 
+class ProjectedAdamRefresh(ProjectedAdamStep):
+    """A ``step()`` that refreshes every basis (``update_gap=1``: the SVDs of the two 512-row
+    layers side by side, then the step); Adam's step beside it."""
+
+    def setup(self, optimizer):
+        super().setup(optimizer)
+        if optimizer == "projected":
+            from projkit.interop.torch import ProjectedAdam
+
+            self.opt = ProjectedAdam(self.net.parameters(), lr=1e-3, rank=64, update_gap=1,
+                                     rng=0)
+            self.opt.step()
+
+
 _FRESH = """
 import numpy as np, scipy.sparse as sp
 rng = np.random.default_rng(0)
