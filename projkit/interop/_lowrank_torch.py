@@ -68,9 +68,9 @@ class GradientProjectorHook:
             np.random.default_rng(rng).integers(2**62))
         self._index = {id(p): i for i, p in enumerate(self.params)}
         self._proj: dict[int, GradientProjector] = {}
-        # per parameter, between refreshes: (shape, dtype, device, side, m, n, dense basis)
-        # as torch tensors, so that a step is two torch GEMMs (no NumPy round trip, no BLAS
-        # thread switching); rebuilt after every refresh
+        # per parameter, between refreshes: (shape, dtype, device, side, m, n, dense basis,
+        # low-rank shape, scale), the basis as a torch tensor, so that a step is two torch
+        # GEMMs (no NumPy round trip, no BLAS thread switching); rebuilt after every refresh
         self._fast: dict[int, tuple[Any, ...]] = {}
 
     def projects(self, p: torch.Tensor) -> bool:
@@ -100,8 +100,9 @@ class GradientProjectorHook:
         P = proj.basis_matrix()  # d × r, a view of the projector's basis (no copy)
         if not isinstance(P, torch.Tensor) or P.dtype != g.dtype or P.device != g.device:
             return
-        self._fast[i] = (tuple(g.shape), g.dtype, g.device, lay["side"], lay["m"], lay["n"],
-                         P)
+        low = (P.shape[1], lay["n"]) if lay["side"] == "left" else (lay["m"], P.shape[1])
+        self._fast[i] = (g.shape, g.dtype, g.device, lay["side"], lay["m"], lay["n"], P, low,
+                         proj.scale)
 
     def project(self, p: torch.Tensor, grad: torch.Tensor, step: int) -> torch.Tensor:
         """``R`` for ``grad`` of ``p`` (the gradient itself when ``p`` is not projected)."""
@@ -112,9 +113,9 @@ class GradientProjectorHook:
         proj = self.projector(p)
         fast = self._fast.get(i)
         if (fast is not None and type(step) is int and step >= 0 and not proj._due(step)
-                and tuple(g.shape) == fast[0] and g.dtype == fast[1] and g.device == fast[2]):
+                and g.shape == fast[0] and g.dtype == fast[1] and g.device == fast[2]):
             # between refreshes: R = Pᵀ G or G P as the projector computes it, in torch
-            side, m, n, P = fast[3:]
+            side, m, n, P = fast[3:7]
             proj.refreshed = False
             G = g.reshape(m, n)
             return torch.mm(P.T, G) if side == "left" else torch.mm(G, P)
@@ -133,13 +134,13 @@ class GradientProjectorHook:
     def add_back_(self, p: torch.Tensor, update: torch.Tensor, alpha: float = 1.0) -> None:
         """``p += alpha · project_back(p, update)`` in place, as one GEMM when it can
         (``p += alpha·s · P N`` or ``N Pᵀ``: no full-size temporary)."""
-        fast = self._fast.get(self._index[id(p)]) if self.projects(p) else None
-        if (fast is not None and p.dtype == fast[1] and p.is_contiguous()
-                and tuple(update.shape) == ((fast[6].shape[1], fast[5]) if fast[3] == "left"
-                                            else (fast[4], fast[6].shape[1]))):
-            side, m, n, P = fast[3:]
+        i = self._index.get(id(p))
+        fast = self._fast.get(i) if i is not None and p.ndim >= self.min_ndim else None
+        if (fast is not None and p.dtype == fast[1] and update.shape == fast[7]
+                and p.is_contiguous()):
+            side, m, n, P = fast[3:7]
             W = p.view(m, n)
-            a = alpha * self.projector(p).scale
+            a = alpha * fast[8]
             if side == "left":
                 W.addmm_(P, update, alpha=a)
             else:
@@ -268,7 +269,7 @@ class ProjectedAdam(torch.optim.Optimizer):
         for group, hook in zip(self.param_groups, self._hooks, strict=True):
             b1, b2 = group["betas"]
             lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
-            ps, gs, ms, vs, ts = [], [], [], [], []
+            ps, gs, ms, vs, ts, pj = [], [], [], [], [], []
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -292,12 +293,13 @@ class ProjectedAdam(torch.optim.Optimizer):
                 ms.append(st["exp_avg"])
                 vs.append(st["exp_avg_sq"])
                 ts.append(t + 1)
+                pj.append(proj)
             if not ps:
                 continue
             if _fused_cpu(ps, gs):
-                _adam_fused(hook, ps, gs, ms, vs, ts, lr, b1, b2, eps, wd)
+                _adam_fused(hook, pj, ps, gs, ms, vs, ts, lr, b1, b2, eps, wd)
             else:
-                _adam_foreach(hook, ps, gs, ms, vs, ts, lr, b1, b2, eps, wd)
+                _adam_foreach(hook, pj, ps, gs, ms, vs, ts, lr, b1, b2, eps, wd)
         return loss
 
     def _refresh_in_parallel(self) -> dict[int, torch.Tensor]:
@@ -320,9 +322,10 @@ class ProjectedAdam(torch.optim.Optimizer):
             if hook is None or group["method"] != "svd":
                 continue
             for p in group["params"]:
-                if p.grad is None or p.device.type != "cpu" or not hook.projects(p):
+                if p.grad is None or not p.is_cpu or not hook.projects(p):
                     continue
-                t = self.state[p].get("step", 0) if p in self.state else 0
+                st = self.state.get(p)
+                t = 0 if st is None else st.get("step", 0)
                 if hook.projector(p)._due(t):
                     jobs.append((hook, p, t))
         if len(jobs) < 2:
@@ -363,8 +366,7 @@ def _fused_cpu(ps: list[torch.Tensor], gs: list[torch.Tensor]) -> bool:
     float32/float64, each (low-rank) gradient typed like its parameter or projected, and a
     torch whose CPU kernel exists (2.4 and later; probed on a one-element tensor)."""
     for p, g in zip(ps, gs, strict=True):
-        if (p.device.type != "cpu" or g.device.type != "cpu"
-                or g.dtype not in (torch.float32, torch.float64)
+        if (not p.is_cpu or not g.is_cpu or g.dtype not in (torch.float32, torch.float64)
                 or (g.shape == p.shape and g.dtype != p.dtype)):
             return False
     if not _FUSED_OK:
@@ -379,21 +381,20 @@ def _fused_cpu(ps: list[torch.Tensor], gs: list[torch.Tensor]) -> bool:
     return _FUSED_OK[0]
 
 
-def _adam_fused(hook: GradientProjectorHook | None, ps: list[torch.Tensor],
+def _adam_fused(hook: GradientProjectorHook | None, proj: list[bool], ps: list[torch.Tensor],
                 gs: list[torch.Tensor], ms: list[torch.Tensor], vs: list[torch.Tensor],
                 ts: list[int], lr: float, b1: float, b2: float, eps: float, wd: float) -> None:
     """Adam(W) on a group in one call of torch's fused CPU kernel (one pass per tensor instead
     of six foreach ops). A projected parameter's "parameter" there is a zero tensor shaped
     like its moments, which the kernel turns into the step ``−lr/(1 − b1ᵗ) · N``; that is
     added back to ``W`` by one GEMM (:meth:`GradientProjectorHook.add_back_`) after ``W``'s
-    own decoupled decay. The zero tensor stays zero under the kernel's decay."""
-    proj = [hook is not None and hook.projects(p) for p in ps]
+    own decoupled decay. The zero tensor stays zero under the kernel's decay. ``proj``: which
+    parameters the hook projects."""
     targets = [torch.zeros_like(g) if q else p for p, g, q in zip(ps, gs, proj, strict=True)]
     if wd and any(proj):
         torch._foreach_mul_([p for p, q in zip(ps, proj, strict=True) if q], 1 - lr * wd)
-    steps: dict[int, torch.Tensor] = {}
-    torch._fused_adamw_(targets, gs, ms, vs, [],
-                        [steps.setdefault(t, torch.tensor(float(t))) for t in ts],
+    steps = {t: torch.tensor(float(t)) for t in set(ts)}  # the kernel reads them, as floats
+    torch._fused_adamw_(targets, gs, ms, vs, [], [steps[t] for t in ts],
                         lr=lr, beta1=b1, beta2=b2, weight_decay=wd, eps=eps, amsgrad=False,
                         maximize=False)
     for p, d, q in zip(ps, targets, proj, strict=True):
@@ -401,7 +402,7 @@ def _adam_fused(hook: GradientProjectorHook | None, ps: list[torch.Tensor],
             hook.add_back_(p, d)
 
 
-def _adam_foreach(hook: GradientProjectorHook | None, ps: list[torch.Tensor],
+def _adam_foreach(hook: GradientProjectorHook | None, proj: list[bool], ps: list[torch.Tensor],
                   gs: list[torch.Tensor], ms: list[torch.Tensor], vs: list[torch.Tensor],
                   ts: list[int], lr: float, b1: float, b2: float, eps: float,
                   wd: float) -> None:
@@ -416,9 +417,9 @@ def _adam_foreach(hook: GradientProjectorHook | None, ps: list[torch.Tensor],
     torch._foreach_add_(denoms, eps)
     if wd:
         torch._foreach_mul_(ps, 1 - lr * wd)
-    for p, m, denom, t in zip(ps, ms, denoms, ts, strict=True):
+    for p, m, denom, t, q in zip(ps, ms, denoms, ts, proj, strict=True):
         step_size = lr / (1 - b1**t)
-        if hook is not None and hook.projects(p):
+        if q and hook is not None:
             hook.add_back_(p, m / denom, alpha=-step_size)
         elif m.dtype == p.dtype:
             p.addcdiv_(m, denom, value=-step_size)
