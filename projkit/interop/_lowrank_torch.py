@@ -296,7 +296,7 @@ class ProjectedAdam(torch.optim.Optimizer):
                 pj.append(proj)
             if not ps:
                 continue
-            if _fused_cpu(ps, gs):
+            if _fused_cpu(pj, ps, gs, ms, vs):
                 _adam_fused(hook, pj, ps, gs, ms, vs, ts, lr, b1, b2, eps, wd)
             else:
                 _adam_foreach(hook, pj, ps, gs, ms, vs, ts, lr, b1, b2, eps, wd)
@@ -361,13 +361,17 @@ class ProjectedAdam(torch.optim.Optimizer):
 _FUSED_OK: list[bool] = []  # whether torch's CPU fused AdamW kernel runs here (probed once)
 
 
-def _fused_cpu(ps: list[torch.Tensor], gs: list[torch.Tensor]) -> bool:
-    """Whether one :func:`torch._fused_adamw_` call can serve the group: CPU tensors of
-    float32/float64, each (low-rank) gradient typed like its parameter or projected, and a
-    torch whose CPU kernel exists (2.4 and later; probed on a one-element tensor)."""
-    for p, g in zip(ps, gs, strict=True):
-        if (not p.is_cpu or not g.is_cpu or g.dtype not in (torch.float32, torch.float64)
-                or (g.shape == p.shape and g.dtype != p.dtype)):
+def _fused_cpu(proj: list[bool], ps: list[torch.Tensor], gs: list[torch.Tensor],
+               ms: list[torch.Tensor], vs: list[torch.Tensor]) -> bool:
+    """Whether one :func:`torch._fused_adamw_` call can serve the group: contiguous CPU
+    tensors of float32/float64 (the kernel walks raw memory: other strides give wrong numbers,
+    not an error), a parameter that is not projected typed like its gradient, and a torch
+    whose CPU kernel exists (2.4 and later; probed on a one-element tensor). ``proj``: which
+    parameters the hook projects (theirs do not enter the kernel)."""
+    for q, p, g, m, v in zip(proj, ps, gs, ms, vs, strict=True):
+        if (not g.is_cpu or g.dtype not in (torch.float32, torch.float64)
+                or not (g.is_contiguous() and m.is_contiguous() and v.is_contiguous())
+                or not (q or (p.dtype == g.dtype and p.is_cpu and p.is_contiguous()))):
             return False
     if not _FUSED_OK:
         try:

@@ -692,15 +692,40 @@ def test_projected_adam_fused_kernel_is_the_foreach_update(monkeypatch, wd):
     from projkit.interop import _lowrank_torch as lt
     from projkit.interop.torch import ProjectedAdam
 
-    assert lt._fused_cpu([torch.zeros(2, 2)], [torch.zeros(2, 1)]) == (
+    z, c, t = torch.zeros(2, 2), torch.zeros(2, 1), torch.zeros(3, 2).T
+    assert lt._fused_cpu([True], [z], [c], [c], [c]) == (
         tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4))
+    # the kernel walks raw memory: a transposed tensor would get wrong numbers, so not taken
+    assert not lt._fused_cpu([False], [t], [t], [z], [z])
+    assert not lt._fused_cpu([True], [z], [z], [t], [z])
     a, b = _torch_model(torch), _torch_model(torch)
     opts = dict(lr=1e-2, rank=3, update_gap=3, weight_decay=wd, rng=0)
     _train(torch, a, ProjectedAdam(a.parameters(), **opts), 7)
-    monkeypatch.setattr(lt, "_fused_cpu", lambda ps, gs: False)
+    monkeypatch.setattr(lt, "_fused_cpu", lambda *lists: False)
     _train(torch, b, ProjectedAdam(b.parameters(), **opts), 7)
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+
+
+def test_projected_adam_strided_tensors_are_adamw():
+    # a parameter stored transposed with a contiguous gradient: the fused kernel walks raw
+    # memory and would pair the wrong entries, so this group takes the foreach ops
+    torch = pytest.importorskip("torch")
+    from projkit.interop.torch import ProjectedAdam
+
+    base = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    a, b = torch.nn.Parameter(base.clone().T), torch.nn.Parameter(base.clone().T)
+    assert not a.is_contiguous()
+    opts = [torch.optim.AdamW([a], lr=1e-2, weight_decay=0.1),
+            ProjectedAdam([b], lr=1e-2, weight_decay=0.1, rank=None)]
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(4):
+        G = torch.randn(3, 5, generator=gen)  # contiguous, unlike the parameter
+        for w, opt in zip((a, b), opts, strict=True):
+            w.grad = G.clone()
+            opt.step()
+    assert not torch.equal(a, base.T)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
 
 
 def test_projected_adam_bfloat16_parameters():
@@ -711,7 +736,8 @@ def test_projected_adam_bfloat16_parameters():
     from projkit.interop.torch import ProjectedAdam
 
     a, b = _torch_model(torch), _torch_model(torch).to(torch.bfloat16)
-    assert not lt._fused_cpu([b[0].bias], [b[0].bias.detach()])
+    bias = b[0].bias.detach()
+    assert not lt._fused_cpu([False], [bias], [bias], [bias.float()], [bias.float()])
     w0 = [[p.detach().clone().float() for p in m.parameters()] for m in (a, b)]
     g = torch.Generator().manual_seed(1)
     X, y = torch.randn(32, 6, generator=g), torch.randn(32, 3, generator=g)
