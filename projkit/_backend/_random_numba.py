@@ -93,6 +93,27 @@ def _u2f(typingctx, x):  # pragma: no cover - compiled
     return types.float64(types.uint64), codegen
 
 
+@intrinsic
+def wide_vectors(typingctx):  # pragma: no cover - compiled
+    """Ask LLVM to vectorize the calling kernel with the widest registers (512-bit on AVX-512).
+
+    On AVX-512 CPUs of the Skylake-server line and later, LLVM prefers 256-bit vectors
+    (``prefer-256-bit`` in its tuning) to spare the clock; for the Gaussian generator, which is
+    all arithmetic, 512-bit vectors halve the time (one thread, Intel Xeon with AVX-512:
+    3.9 → 2.0 ns an entry, the same bits: the lanes compute the same operations in the same
+    order). It sets the string attribute ``"prefer-vector-width"="512"`` on the LLVM function
+    being lowered (llvmlite validates only enum attributes, hence ``set.add``); where the CPU
+    has no 512-bit vectors the attribute changes nothing. Call it in the body that holds the
+    loop (an ``inline="always"`` callee's body lowers into its caller).
+    """
+
+    def codegen(context, builder, signature, args):
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _LG1 = 6.666666666666735130e-01
@@ -186,7 +207,8 @@ def gaussian_entry_nb(row_hash, col):  # pragma: no cover - compiled
 @nb.njit(cache=True, inline="always")
 def gaussian_row_nb(row_hash, c0, scale, out):  # pragma: no cover - compiled
     """``out[j] = scale · gaussian_entry_nb(row_hash, c0 + j)`` for a 1-D ``out``, two at a
-    time (one word, one log, one sqrt per pair)."""
+    time (one word, one log, one sqrt per pair), vectorized at the CPU's widest registers."""
+    wide_vectors()
     w = out.shape[0]
     j = 0
     if w > 0 and c0 & 1:
