@@ -37,6 +37,7 @@ __all__ = [
     "dense",
     "eigh_top",
     "eps",
+    "gemm_into",
     "numerical_rank",
     "orth",
     "orth_householder",
@@ -311,6 +312,72 @@ def _syevr(char: str) -> Any:
         _SYEVR[char] = ctypes.CFUNCTYPE(None, p, p, p, i, p, i, p, p, i, i, p, i, p, p, i, p, p,
                                         i, p, i, i)(addr)
     return _SYEVR[char]
+
+
+_GEMM: dict[str, Any] = {}  # BLAS ?gemm through ctypes, by dtype character, once loaded
+
+
+def _gemm(char: str) -> Any:
+    """SciPy's ``?gemm`` (``scipy.linalg.cython_blas``) as a ctypes function, which releases
+    the GIL for the call; None when it cannot be loaded."""
+    if char not in _GEMM:
+        import ctypes
+
+        try:
+            addr = _cython_address("scipy.linalg.cython_blas", f"{char}gemm")
+        except Exception:  # any failure to load it: NumPy's matmul serves instead
+            _GEMM[char] = None
+            return None
+        p, i = ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)
+        # transa transb m n k alpha a lda b ldb beta c ldc
+        _GEMM[char] = ctypes.CFUNCTYPE(None, p, p, i, i, i, p, p, i, p, i, p, p, i)(addr)
+    return _GEMM[char]
+
+
+def _blas_operand(M: np.ndarray) -> tuple[bytes, int] | None:
+    """How BLAS (column-major) reads the row-major matrix ``M`` as ``Mᵀ``: ``(b"N", ld)`` for
+    unit column stride, ``(b"T", ld)`` for unit row stride, None for any other layout."""
+    r, c = M.shape
+    s0, s1 = (st // M.itemsize for st in M.strides)
+    if (s1 == 1 or c == 1) and s0 >= max(1, c) and s0 < 2**31:
+        return b"N", s0
+    if (s0 == 1 or r == 1) and s1 >= max(1, r) and s1 < 2**31:
+        return b"T", s1
+    return None
+
+
+def gemm_into(A: np.ndarray, B: np.ndarray, C: np.ndarray, *, accumulate: bool) -> None:
+    """``C = A @ B``, or ``C += A @ B`` with ``accumulate``, for float32/float64 NumPy matrices.
+
+    One BLAS ``?gemm`` (``beta = 1`` to accumulate, so no temporary for the product), made
+    through ctypes with the GIL released: threads that each multiply their own block run side
+    by side, as with ``np.matmul``. ``C`` must have unit column stride; ``A`` and ``B`` may be
+    row- or column-major views. Any other case (another dtype, mixed dtypes, other strides, no
+    loadable BLAS) falls back to ``np.matmul``.
+    """
+    import ctypes
+
+    m, k = A.shape
+    n = B.shape[1]
+    if B.shape[0] != k or C.shape != (m, n):
+        raise ValueError(f"gemm_into: shapes {A.shape} @ {B.shape} -> {C.shape} do not match")
+    fn = (_gemm("d" if C.dtype == np.float64 else "s")
+          if C.dtype in (np.float32, np.float64) and A.dtype == B.dtype == C.dtype else None)
+    # row-major C = A B is column-major Cᵀ = Bᵀ Aᵀ
+    ob, oa, oc = _blas_operand(B), _blas_operand(A), _blas_operand(C)
+    if fn is None or ob is None or oa is None or oc is None or oc[0] != b"N" or 0 in (m, n, k):
+        if accumulate:
+            C += A @ B
+        else:
+            np.matmul(A, B, out=C)
+        return
+    (tb, ldb), (ta, lda), ldc = ob, oa, oc[1]
+    c_int = ctypes.c_int
+    one, beta = np.ones(1, dtype=C.dtype), np.full(1, 1.0 if accumulate else 0.0, dtype=C.dtype)
+    fn(ctypes.c_char_p(tb), ctypes.c_char_p(ta), ctypes.byref(c_int(n)), ctypes.byref(c_int(m)),
+       ctypes.byref(c_int(k)), one.ctypes.data, B.ctypes.data, ctypes.byref(c_int(ldb)),
+       A.ctypes.data, ctypes.byref(c_int(lda)), beta.ctypes.data, C.ctypes.data,
+       ctypes.byref(c_int(ldc)))
 
 
 def eigh_top(G: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -120,10 +120,13 @@ def gaussian_tile_cols(size: int, n: int) -> int:
 
 
 # One thread's tile of a Gaussian S in the row-owned scheme, and the cap on all threads' tiles
-# together. Fewer, longer tiles mean fewer partial products added into the band: at 65 536 × 512
-# → 2048 on the 2-core dev machine, 64 MiB tiles ran at 0.83× the GEMM alone against 0.78× for
-# 8 MiB (medians of five interleaved runs each).
-_ROW_TILE_BYTES = 64 << 20
+# together. Each tile's product is added into the band by BLAS itself (beta = 1), so small
+# tiles cost no extra pass; large ones cost page faults (a fresh allocation of more than
+# glibc's 32 MiB mmap threshold is mapped and zero-filled on every call). At 65 536 × 512 →
+# 2048 on the 2-core Xeon dev machine (medians of five interleaved runs, ratio to the GEMM
+# alone): 2 / 4 / 8 / 64 MiB tiles took 1.10 / 1.07 / 1.06 / 1.14×; with a temporary product
+# added in a second pass, 8 / 32 / 64 MiB took 1.16 / 1.15 / 1.39×.
+_ROW_TILE_BYTES = 8 << 20
 _ROW_TILES_TOTAL = 256 << 20
 
 
@@ -134,10 +137,13 @@ def _gaussian_apply(p: _Params, X: Any, dtype: Any) -> Any:
     a band of its rows (at least 128) × a range of its columns, so a large S is split by rows
     and a small one (``size < 256`` on two threads) by columns, each range summed into its own
     partial result (added at the end). A thread fills its block's next tile
-    (:func:`gaussian_rows`, compiled without the GIL) and multiplies it into its part of the
-    result on one BLAS thread (``matmul`` releases the GIL), tile after tile. On the 2-core
-    dev machine: 0.94-0.98× a plain GEMM with S drawn beforehand at 65 536 × 512 → 2048,
-    0.95× at 400 000 × 1000 → 200, 1.15× at 100 000 × 1000 → 64. No thread ever waits for
+    (:func:`gaussian_rows`, compiled without the GIL) and adds its product into its part of the
+    result on one BLAS thread (:func:`projkit._backend.linalg.gemm_into`: ``?gemm`` with
+    ``beta = 1``, the GIL released), tile after tile. On the 2-core EPYC dev machine:
+    0.94-0.98× a plain GEMM with S drawn beforehand at 65 536 × 512 → 2048, 0.95× at
+    400 000 × 1000 → 200, 1.15× at 100 000 × 1000 → 64; on the 2-core Xeon (AVX-512), with
+    the generator at 512-bit vectors, 1.14-1.21× the GEMM alone at 65 536 × 512 → 2048 (the
+    generation is about 0.15× the GEMM's work, and both cores are busy). No thread ever waits for
     another, and no idle BLAS or OpenMP worker spins between the generation and the GEMM
     (with a threaded GEMM fed by a parallel generator, OpenBLAS's workers busy-wait through
     every generation step and halve its speed). The entries are those of
@@ -176,16 +182,11 @@ def _gaussian_apply(p: _Params, X: Any, dtype: Any) -> Any:
             return
         w = int(min(s1 - s0, max(256, (tile // (8 * (r1 - r0))) // 64 * 64)))
         blk = np.empty((r1 - r0, w), dtype=dtype)
-        part = np.empty((r1 - r0, X.shape[1]), dtype=dtype)
         for c0 in range(s0, s1, w):
             c1 = min(s1, c0 + w)
             Sb = blk[:, : c1 - c0]
             gaussian_rows(k, np.int64(r0), np.int64(c0 + p.offset), scale, Sb)
-            if c0 == s0:
-                np.matmul(Sb, X[c0:c1], out=o)
-            else:
-                np.matmul(Sb, X[c0:c1], out=part)
-                o += part
+            linalg.gemm_into(Sb, X[c0:c1], o, accumulate=c0 > s0)
 
     with serial_blas(np):
         if n_r * n_c == 1:

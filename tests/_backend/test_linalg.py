@@ -229,3 +229,72 @@ def test_eigh_top_is_scipys_syevr_bit_for_bit(dtype, n, k):
     # and they are eigenpairs (the comparison above could pass for two wrong answers)
     tol = 50 * n * np.finfo(dtype).eps * float(w[-1])
     assert np.abs(G @ V - V * w).max() <= tol
+
+
+def _gemm_bound(A, B, k):
+    # the standard GEMM error bound, |C - AB| <= gamma_k |A||B| with gamma_k ~ k eps (Higham,
+    # Accuracy and Stability, 3.5), doubled for the accumulate case's one extra rounding
+    return 2 * (k + 2) * np.finfo(A.dtype).eps * (np.abs(A).astype(np.float64)
+                                                  @ np.abs(B).astype(np.float64))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout_a", ["C", "F", "view"])
+@pytest.mark.parametrize("layout_b", ["C", "F", "view"])
+def test_gemm_into_matches_the_product_in_every_layout(dtype, layout_a, layout_b):
+    assert linalg._gemm("d" if dtype == np.float64 else "s") is not None  # no silent fallback
+    g = np.random.default_rng(3)
+
+    def make(shape, layout):
+        big = g.standard_normal((shape[0] + 9, shape[1] + 5)).astype(dtype)
+        if layout == "view":  # a strided window of a larger array, neither C nor F
+            return big[4 : 4 + shape[0], 2 : 2 + shape[1]]
+        M = big[: shape[0], : shape[1]]
+        return np.ascontiguousarray(M) if layout == "C" else np.asfortranarray(M)
+
+    A, B = make((37, 53), layout_a), make((53, 29), layout_b)
+    A0, B0 = A.copy(), B.copy()
+    exact = A.astype(np.float64) @ B.astype(np.float64)
+    C = np.full((37, 29), np.nan, dtype)  # beta = 0 must ignore what C held, NaN included
+    linalg.gemm_into(A, B, C, accumulate=False)
+    assert C.dtype == dtype and np.all(np.abs(C - exact) <= _gemm_bound(A, B, 53))
+    C0 = g.standard_normal((37, 29)).astype(dtype)
+    C1 = C0.copy()
+    linalg.gemm_into(A, B, C1, accumulate=True)
+    assert np.all(np.abs(C1 - (C0 + exact)) <= _gemm_bound(A, B, 53) + 2 * np.finfo(dtype).eps
+                  * np.abs(C0))
+    assert np.array_equal(A, A0) and np.array_equal(B, B0)
+    # a wrong answer fails the bound: the product with one entry of A changed
+    A2 = A.copy()
+    A2[5, 7] += 1e-3
+    C2 = np.empty((37, 29), dtype)
+    linalg.gemm_into(A2, B, C2, accumulate=False)
+    assert not np.all(np.abs(C2 - exact) <= _gemm_bound(A, B, 53))
+
+
+@pytest.mark.parametrize(("m", "k", "n"), [(1, 5, 1), (5, 1, 3), (1, 1, 1), (3, 4, 1),
+                                           (1, 4, 3), (0, 3, 2), (3, 0, 2)])
+def test_gemm_into_degenerate_shapes(m, k, n):
+    g = np.random.default_rng(m * 100 + k * 10 + n)
+    A, B = g.standard_normal((m, k)), g.standard_normal((k, n))
+    C = np.full((m, n), np.nan)
+    linalg.gemm_into(A, B, C, accumulate=False)
+    assert np.allclose(C, A @ B, rtol=1e-14, atol=1e-14)
+    C = np.ones((m, n))
+    linalg.gemm_into(A, B, C, accumulate=True)
+    assert np.allclose(C, 1 + A @ B, rtol=1e-14, atol=1e-14)
+
+
+def test_gemm_into_falls_back_and_checks_shapes():
+    g = np.random.default_rng(0)
+    A, B = g.standard_normal((6, 4)), g.standard_normal((4, 5))
+    for A_, B_, C in [(A.astype(np.float32), B, np.empty((6, 5))),  # mixed dtypes
+                      (A.astype(np.int64), B.astype(np.int64), np.empty((6, 5), np.int64)),
+                      (A, B, np.empty((5, 6)).T),  # C column-major: matmul writes it
+                      (np.broadcast_to(A[:1], (6, 4)), B, np.empty((6, 5)))]:  # zero stride
+        linalg.gemm_into(A_, B_, C, accumulate=False)
+        assert np.allclose(C, A_ @ B_)
+    with pytest.raises(ValueError, match="shapes"):
+        linalg.gemm_into(A, B.T, np.empty((6, 4)), accumulate=False)
+    with pytest.raises(ValueError, match="shapes"):
+        linalg.gemm_into(A, B, np.empty((6, 4)), accumulate=False)
