@@ -62,6 +62,37 @@ def test_check_array_dtype_policy_and_errors():
         check_array(sp.eye(2), accept_sparse=False)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_check_finite_fast_path_catches_every_bad_entry(bad, dtype):
+    # the fast path trusts a finite sum; each bad value, anywhere, must make it not finite
+    from projkit._backend.validation import check_finite
+
+    for pos in [(0, 0), (3, 2), (6, 4)]:
+        a = np.ones((7, 5), dtype)
+        a[pos] = bad
+        with pytest.raises(ValueError, match="X: contains NaN or inf"):
+            check_finite(a, name="X")
+    with pytest.raises(ValueError, match="NaN or inf"):  # +inf and -inf: the sum is NaN
+        check_finite(np.array([[np.inf, -np.inf]], dtype))
+
+
+def test_check_finite_overflowing_sum_of_finite_entries_passes_without_warning():
+    # a sum that overflows takes the entrywise test: finite data is never refused, and the
+    # overflow inside the fast path warns no one (pytest's -W error would turn it into a raise)
+    import warnings
+
+    from projkit._backend.validation import check_finite
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_finite(np.full((4, 4), 1e308))
+        check_finite(np.full((4, 4), 6e4, np.float16))
+        check_finite(np.array([[1e308, -1e308, 1e308, 1e308]]))
+        with pytest.raises(ValueError, match="NaN or inf"):
+            check_finite(np.array([[1e308, 1e308, np.nan]]))
+
+
 def test_check_size():
     assert check_size(3, upper=4) == 3
     with pytest.raises(ValueError, match="size"):
