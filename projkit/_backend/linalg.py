@@ -272,9 +272,7 @@ def orth(xp: ModuleType, Y: Any) -> Any:
     return Q if Q is not None else orth_householder(xp, Y, overwrite=True)
 
 
-# ----------------------------------------------------------------------------- eigensolver
-
-_SYEVR: dict[str, Any] = {}  # LAPACK ?syevr through ctypes, by dtype character, once loaded
+# ------------------------------------------------ SciPy's BLAS/LAPACK with the GIL released
 
 
 def _cython_address(module: str, name: str) -> int:
@@ -296,42 +294,36 @@ def _cython_address(module: str, name: str) -> int:
     return int(addr)
 
 
-def _syevr(char: str) -> Any:
-    """SciPy's ``?syevr`` (``scipy.linalg.cython_lapack``) as a ctypes function, which releases
-    the GIL for the call; None when it cannot be loaded."""
-    if char not in _SYEVR:
+_ROUTINES: dict[str, Any] = {}  # SciPy's BLAS/LAPACK routines through ctypes, once loaded
+
+
+def _scipy_routine(module: str, name: str, args: str) -> Any:
+    """SciPy's routine ``name`` (``scipy.linalg.cython_blas`` or ``cython_lapack``) as a
+    ctypes function, which releases the GIL for the call; None when it cannot be loaded.
+    ``args`` spells its arguments, one letter each: ``p`` a pointer, ``i`` a pointer to int."""
+    if name not in _ROUTINES:
         import ctypes
 
         try:
-            addr = _cython_address("scipy.linalg.cython_lapack", f"{char}syevr")
-        except Exception:  # any failure to load it: SciPy's wrapper serves instead
-            _SYEVR[char] = None
+            addr = _cython_address(module, name)
+        except Exception:  # any failure to load it: the caller's fallback serves instead
+            _ROUTINES[name] = None
             return None
-        p, i = ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)
-        # jobz range uplo n a lda vl vu il iu abstol m w z ldz isuppz work lwork iwork liwork info
-        _SYEVR[char] = ctypes.CFUNCTYPE(None, p, p, p, i, p, i, p, p, i, i, p, i, p, p, i, p, p,
-                                        i, p, i, i)(addr)
-    return _SYEVR[char]
+        kinds: dict[str, Any] = {"p": ctypes.c_void_p, "i": ctypes.POINTER(ctypes.c_int)}
+        _ROUTINES[name] = ctypes.CFUNCTYPE(None, *(kinds[c] for c in args))(addr)
+    return _ROUTINES[name]
 
 
-_GEMM: dict[str, Any] = {}  # BLAS ?gemm through ctypes, by dtype character, once loaded
+def _syevr(char: str) -> Any:
+    """LAPACK ``?syevr``; None when it cannot be loaded (SciPy's wrapper serves instead)."""
+    # jobz range uplo n a lda vl vu il iu abstol m w z ldz isuppz work lwork iwork liwork info
+    return _scipy_routine("scipy.linalg.cython_lapack", f"{char}syevr", "pppipippiipippippipii")
 
 
 def _gemm(char: str) -> Any:
-    """SciPy's ``?gemm`` (``scipy.linalg.cython_blas``) as a ctypes function, which releases
-    the GIL for the call; None when it cannot be loaded."""
-    if char not in _GEMM:
-        import ctypes
-
-        try:
-            addr = _cython_address("scipy.linalg.cython_blas", f"{char}gemm")
-        except Exception:  # any failure to load it: NumPy's matmul serves instead
-            _GEMM[char] = None
-            return None
-        p, i = ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)
-        # transa transb m n k alpha a lda b ldb beta c ldc
-        _GEMM[char] = ctypes.CFUNCTYPE(None, p, p, i, i, i, p, p, i, p, i, p, p, i)(addr)
-    return _GEMM[char]
+    """BLAS ``?gemm``; None when it cannot be loaded (NumPy's matmul serves instead)."""
+    # transa transb m n k alpha a lda b ldb beta c ldc
+    return _scipy_routine("scipy.linalg.cython_blas", f"{char}gemm", "ppiiippipippi")
 
 
 def _blas_operand(M: np.ndarray) -> tuple[bytes, int] | None:
@@ -378,6 +370,9 @@ def gemm_into(A: np.ndarray, B: np.ndarray, C: np.ndarray, *, accumulate: bool) 
        ctypes.byref(c_int(k)), one.ctypes.data, B.ctypes.data, ctypes.byref(c_int(ldb)),
        A.ctypes.data, ctypes.byref(c_int(lda)), beta.ctypes.data, C.ctypes.data,
        ctypes.byref(c_int(ldc)))
+
+
+# ----------------------------------------------------------------------------- eigensolver
 
 
 def eigh_top(G: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
