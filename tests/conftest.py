@@ -30,6 +30,8 @@ GPU = _gpu_available()
 def pytest_collection_modifyitems(config, items):
     if GPU:
         return
+    # conditional, not unconditional: reached only when _gpu_available() found no CuPy or no
+    # CUDA device, and applied only to tests marked ``gpu`` (CPU is the floor, GPU the ceiling)
     skip = pytest.mark.skip(reason="needs CuPy and a CUDA device")
     for item in items:
         if "gpu" in item.keywords:

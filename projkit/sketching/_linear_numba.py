@@ -139,8 +139,9 @@ def _gaussian_apply(p: _Params, X: Any, dtype: Any) -> Any:
     partial result (added at the end). A thread fills its block's next tile
     (:func:`gaussian_rows`, compiled without the GIL) and adds its product into its part of the
     result on one BLAS thread (:func:`projkit._backend.linalg.gemm_into`: ``?gemm`` with
-    ``beta = 1``, the GIL released), tile after tile. On the 2-core EPYC dev machine:
-    0.94-0.98× a plain GEMM with S drawn beforehand at 65 536 × 512 → 2048, 0.95× at
+    ``beta = 1``, the GIL released), tile after tile. On the 2-core EPYC dev machine, with
+    the earlier 64 MiB tiles and 256-bit generator (not re-measured there since): 0.94-0.98× a
+    plain GEMM with S drawn beforehand at 65 536 × 512 → 2048, 0.95× at
     400 000 × 1000 → 200, 1.15× at 100 000 × 1000 → 64; on the 2-core Xeon (AVX-512), with
     the generator at 512-bit vectors, 1.14-1.21× the GEMM alone at 65 536 × 512 → 2048 (the
     generation is about 0.15× the GEMM's work, and both cores are busy). No thread ever waits for
